@@ -1,0 +1,230 @@
+/*
+ * oml.h — the one public C API of the oml engine.
+ *
+ * LuaJIT's FFI reads the text between the ffi:begin and ffi:end markers as
+ * it is (ffi.cdef has no preprocessor), so that part holds only plain
+ * declarations: no macros, no #if, stdint types.
+ *
+ * Conventions
+ * - A tensor is an oml_tensor struct owned by its caller (a Lua cdata, or a
+ *   C local); it holds one reference to a refcounted storage.
+ * - An "out" tensor that is unset (all zero, as after oml_tensor_release) is
+ *   allocated by the callee with the result's shape; an out tensor that is
+ *   set must already have the result's shape, dtype and device and is written
+ *   in place (this is how in-place ops and preallocated outputs work).
+ * - Functions that can fail return 0 on success and -1 on failure; the
+ *   message is then in oml_last_error() (thread-local). The engine never
+ *   aborts, longjmps or calls back into Lua.
+ * - Dims are 0-based here (the Lua layer maps its 1-based dims); index
+ *   tensors (indices given to or returned by the engine) are 1-based, as
+ *   everywhere in oml. Messages speak of dims and indices 1-based.
+ * - Arguments come in THNN order: inputs, outputs, then scalars.
+ */
+#ifndef OML_H
+#define OML_H
+
+#include <stdint.h>
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ffi:begin */
+
+/* ---- errors, version, threads, devices ---------------------------------- */
+
+const char *oml_last_error(void);
+const char *oml_version(void);
+void oml_set_num_threads(int32_t n);        /* OpenMP and OpenBLAS together */
+int32_t oml_get_num_threads(void);
+int32_t oml_cuda_compiled(void);            /* 1 when built with CUDA */
+int32_t oml_cuda_device_count(void);        /* 0 without CUDA or without a GPU */
+
+/* ---- dtypes ------------------------------------------------------------- */
+
+enum {
+  OML_FLOAT32 = 0,
+  OML_FLOAT64 = 1,
+  OML_INT32 = 2,
+  OML_INT64 = 3,
+  OML_UINT8 = 4,
+  OML_BOOL = 5,
+  OML_FLOAT16 = 6,   /* storage only: copy/convert, no math */
+  OML_BFLOAT16 = 7,  /* storage only: copy/convert, no math */
+  OML_NUM_DTYPES = 8
+};
+
+int64_t oml_dtype_size(int32_t dtype);      /* bytes per element, 0 if unknown */
+const char *oml_dtype_name(int32_t dtype);  /* "float32", ...; "?" if unknown */
+
+/* ---- memory --------------------------------------------------------------
+ * Storages come from a caching allocator (per device): freed blocks are kept
+ * and reused for requests of the same size class. */
+
+typedef struct oml_memory_stats {
+  int64_t current;      /* bytes held by live storages */
+  int64_t peak;         /* highest current since start or reset */
+  int64_t cached;       /* bytes kept in the cache for reuse */
+  int64_t allocations;  /* storages allocated */
+  int64_t cache_hits;   /* of which served from the cache */
+} oml_memory_stats;
+
+int oml_memory_stats_get(int32_t device, oml_memory_stats *out);
+int64_t oml_memory_live_bytes(void);        /* all devices: for GC pressure */
+void oml_memory_reset_peak(int32_t device);
+void oml_memory_empty_cache(void);
+
+/* ---- tensors ------------------------------------------------------------ */
+
+enum { OML_CPU = -1 };   /* device: -1 is the CPU, N >= 0 is cuda:N */
+
+typedef struct oml_storage oml_storage;
+
+typedef struct oml_tensor {
+  /* Fields end in _ so that they never shadow the Lua methods of the same
+   * name (t:size(), t:stride(), t:dim(), ...). */
+  char *data_;            /* address of the first element (storage + offset) */
+  oml_storage *storage_;  /* NULL for an unset tensor */
+  int64_t offset_;        /* of the first element in the storage, in elements */
+  int64_t numel_;
+  int64_t size_[8];
+  int64_t stride_[8];     /* in elements */
+  int32_t ndim_;          /* 0..8; 0 is a scalar with one element */
+  int32_t dtype_;
+  int32_t device_;
+  int32_t pad_;
+} oml_tensor;
+
+int oml_tensor_empty(oml_tensor *out, int32_t ndim, const int64_t *size, int32_t dtype, int32_t device);
+void oml_tensor_release(oml_tensor *t);     /* drops the storage, leaves t unset */
+int oml_tensor_is_contiguous(const oml_tensor *t);
+int64_t oml_storage_nbytes(const oml_storage *s);
+int32_t oml_storage_refcount(const oml_storage *s);
+
+/* Views: out shares t's storage. */
+int oml_tensor_alias(const oml_tensor *t, oml_tensor *out);
+int oml_tensor_as_strided(const oml_tensor *t, oml_tensor *out, int32_t ndim, const int64_t *size,
+                          const int64_t *stride, int64_t offset);
+int oml_tensor_view(const oml_tensor *t, oml_tensor *out, int32_t ndim, const int64_t *size);    /* one size may be -1 */
+int oml_tensor_reshape(const oml_tensor *t, oml_tensor *out, int32_t ndim, const int64_t *size); /* view, or a copy */
+int oml_tensor_narrow(const oml_tensor *t, oml_tensor *out, int32_t dim, int64_t start, int64_t length); /* start 0-based */
+int oml_tensor_select(const oml_tensor *t, oml_tensor *out, int32_t dim, int64_t index);                 /* index 0-based */
+int oml_tensor_transpose(const oml_tensor *t, oml_tensor *out, int32_t dim0, int32_t dim1);
+int oml_tensor_permute(const oml_tensor *t, oml_tensor *out, int32_t ndim, const int32_t *dims);
+int oml_tensor_expand(const oml_tensor *t, oml_tensor *out, int32_t ndim, const int64_t *size);  /* -1 keeps a size */
+int oml_tensor_squeeze(const oml_tensor *t, oml_tensor *out, int32_t dim);                       /* dim -1: every size-1 dim */
+int oml_tensor_unsqueeze(const oml_tensor *t, oml_tensor *out, int32_t dim);
+
+/* Copies. */
+int oml_tensor_contiguous(const oml_tensor *t, oml_tensor *out); /* a view when already contiguous */
+int oml_tensor_clone(const oml_tensor *t, oml_tensor *out);
+int oml_tensor_to(const oml_tensor *t, oml_tensor *out, int32_t dtype, int32_t device);     /* always a copy */
+int oml_copy(const oml_tensor *src, oml_tensor *dst);          /* src broadcast to dst; converts dtype and device */
+int oml_fill(oml_tensor *t, double value);
+
+/* ---- creation ----------------------------------------------------------- */
+
+int oml_arange(oml_tensor *out, double start, double end, double step, int32_t dtype);
+int oml_linspace(oml_tensor *out, double start, double end, int64_t steps, int32_t dtype);
+int oml_eye(oml_tensor *out, int64_t n, int64_t m, int32_t dtype);
+
+/* ---- random numbers ------------------------------------------------------
+ * Philox4x32-10, a counter-based generator: the stream for a seed is the
+ * same on every machine and for any thread count. Each fill takes a fresh
+ * range of counters from the generator. g NULL means the default generator. */
+
+typedef struct oml_generator {
+  uint64_t seed;
+  uint64_t offset;   /* next unused 128-bit counter block */
+} oml_generator;
+
+oml_generator *oml_default_generator(void);
+void oml_manual_seed(uint64_t seed);        /* seeds the default generator */
+int oml_rand(oml_tensor *t, oml_generator *g, double low, double high);     /* uniform [low, high) */
+int oml_randn(oml_tensor *t, oml_generator *g, double mean, double std);
+int oml_randint(oml_tensor *t, oml_generator *g, int64_t low, int64_t high); /* uniform integers in [low, high) */
+int oml_randperm(oml_tensor *out, oml_generator *g, int64_t n, int32_t dtype); /* a permutation of 1..n */
+int oml_bernoulli(oml_tensor *t, oml_generator *g, double p);               /* 1 with probability p, else 0 */
+
+/* ---- elementwise ---------------------------------------------------------
+ * NumPy broadcasting; the result dtype follows PyTorch's promotion (bool <
+ * uint8 < int32 < int64 < float32 < float64; math on integers gives float32;
+ * comparisons give bool). */
+
+enum {
+  OML_NEG = 0, OML_ABS, OML_SIGN, OML_EXP, OML_LOG, OML_SQRT, OML_RSQRT, OML_SQUARE,
+  OML_RECIPROCAL, OML_TANH, OML_SIGMOID, OML_ERF, OML_LOG1P, OML_EXPM1, OML_SIN, OML_COS,
+  OML_FLOOR, OML_CEIL, OML_ROUND, OML_TRUNC, OML_LOGICAL_NOT, OML_NUM_UNARY
+};
+
+enum {
+  OML_ADD = 0, OML_SUB, OML_MUL, OML_DIV, OML_POW, OML_MINIMUM, OML_MAXIMUM, OML_FMOD,
+  OML_EQ, OML_NE, OML_LT, OML_LE, OML_GT, OML_GE, OML_LOGICAL_AND, OML_LOGICAL_OR,
+  OML_NUM_BINARY
+};
+
+int oml_unary(const oml_tensor *a, oml_tensor *out, int32_t op);
+int oml_binary(const oml_tensor *a, const oml_tensor *b, oml_tensor *out, int32_t op);
+/* a op s, or s op a when scalar_first is 1 */
+int oml_binary_scalar(const oml_tensor *a, oml_tensor *out, int32_t op, double s, int32_t scalar_first);
+int oml_clamp(const oml_tensor *a, oml_tensor *out, double low, double high);   /* +-inf for no bound */
+int oml_where(const oml_tensor *cond, const oml_tensor *a, const oml_tensor *b, oml_tensor *out);
+
+/* ---- reductions ----------------------------------------------------------
+ * dim_mask: bit d set reduces dim d; 0 reduces every dim. Sums of integers
+ * and bools give int64; means, norms and variances of integers give float32. */
+
+enum { OML_SUM = 0, OML_MEAN, OML_PROD, OML_AMAX, OML_AMIN, OML_ALL, OML_ANY, OML_LOGSUMEXP, OML_NUM_REDUCE };
+
+int oml_reduce(const oml_tensor *a, oml_tensor *out, int32_t op, uint32_t dim_mask, int32_t keepdim);
+int oml_var(const oml_tensor *a, oml_tensor *out, uint32_t dim_mask, int32_t correction, int32_t keepdim, int32_t take_sqrt);
+int oml_norm(const oml_tensor *a, oml_tensor *out, double p, uint32_t dim_mask, int32_t keepdim); /* p may be inf */
+/* values and/or indices (int64, 1-based; the first extreme on ties) along dim; either may be NULL */
+int oml_max_dim(const oml_tensor *a, oml_tensor *values, oml_tensor *indices, int32_t dim, int32_t keepdim, int32_t is_min);
+int oml_cumsum(const oml_tensor *a, oml_tensor *out, int32_t dim);
+int oml_cumprod(const oml_tensor *a, oml_tensor *out, int32_t dim);
+
+/* ---- matrix products (OpenBLAS) ------------------------------------------
+ * float32 and float64; transposed views reach BLAS without copies. */
+
+int oml_mm(const oml_tensor *a, const oml_tensor *b, oml_tensor *out);
+int oml_addmm(const oml_tensor *c, const oml_tensor *a, const oml_tensor *b, oml_tensor *out, double beta, double alpha);
+int oml_bmm(const oml_tensor *a, const oml_tensor *b, oml_tensor *out);
+int oml_matmul(const oml_tensor *a, const oml_tensor *b, oml_tensor *out);  /* NumPy matmul semantics */
+
+/* ---- indexing (index tensors are int32 or int64, 1-based) ---------------- */
+
+int oml_index_select(const oml_tensor *a, const oml_tensor *index, oml_tensor *out, int32_t dim);
+int oml_index_add(const oml_tensor *src, const oml_tensor *index, oml_tensor *dst, int32_t dim, double alpha);
+int oml_index_copy(const oml_tensor *src, const oml_tensor *index, oml_tensor *dst, int32_t dim);
+int oml_index_fill(const oml_tensor *index, oml_tensor *dst, int32_t dim, double value);
+int oml_gather(const oml_tensor *a, const oml_tensor *index, oml_tensor *out, int32_t dim);
+int oml_scatter(const oml_tensor *src, const oml_tensor *index, oml_tensor *dst, int32_t dim, int32_t accumulate);
+int oml_masked_fill(const oml_tensor *mask, oml_tensor *dst, double value);   /* mask (bool) broadcast to dst */
+int oml_masked_select(const oml_tensor *a, const oml_tensor *mask, oml_tensor *out);
+int oml_nonzero(const oml_tensor *a, oml_tensor *out);  /* int64 [n, ndim], 1-based */
+
+/* ---- sorting (indices int64, 1-based; stable: ties keep the lower index first) ---- */
+
+int oml_sort(const oml_tensor *a, oml_tensor *values, oml_tensor *indices, int32_t dim, int32_t descending);
+int oml_topk(const oml_tensor *a, oml_tensor *values, oml_tensor *indices, int64_t k, int32_t dim, int32_t largest);
+
+/* ---- joining ------------------------------------------------------------ */
+
+int oml_cat(const oml_tensor **inputs, int32_t n, oml_tensor *out, int32_t dim);
+
+/* ---- distances ---------------------------------------------------------- */
+
+enum { OML_EUCLIDEAN = 0, OML_COSINE = 1 };
+
+int oml_normalize(const oml_tensor *a, oml_tensor *out, double p, int32_t dim, double eps); /* a / max(||a||_p, eps) */
+int oml_cdist(const oml_tensor *x, const oml_tensor *y, oml_tensor *out, int32_t metric);  /* [n,d] x [m,d] -> [n,m] */
+
+/* ffi:end */
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* OML_H */

@@ -1,0 +1,42 @@
+/* device.c — device memory and copies; CUDA when built with it. */
+#include "internal.h"
+
+#include <string.h>
+
+#ifdef OML_WITH_CUDA
+#include "../cuda/cuda_memory.h"
+
+int32_t oml_cuda_compiled(void) { return 1; }
+int32_t oml_cuda_device_count(void) { return oml_cuda_count(); }
+void *oml_device_malloc(int64_t nbytes, int32_t device) { return oml_cuda_malloc(nbytes, device); }
+void oml_device_free(void *p, int32_t device) { oml_cuda_free(p, device); }
+
+int oml_device_memcpy(void *dst, int32_t dst_device, const void *src, int32_t src_device, int64_t nbytes) {
+  if (dst_device == OML_CPU && src_device == OML_CPU) {
+    memcpy(dst, src, (size_t)nbytes);
+    return 0;
+  }
+  return oml_cuda_memcpy(dst, dst_device, src, src_device, nbytes);
+}
+
+#else
+
+int32_t oml_cuda_compiled(void) { return 0; }
+int32_t oml_cuda_device_count(void) { return 0; }
+
+void *oml_device_malloc(int64_t nbytes, int32_t device) {
+  (void)nbytes;
+  oml_error("cuda:%d is not available: oml was built without CUDA", device);
+  return NULL;
+}
+
+void oml_device_free(void *p, int32_t device) { (void)p; (void)device; }
+
+int oml_device_memcpy(void *dst, int32_t dst_device, const void *src, int32_t src_device, int64_t nbytes) {
+  if (dst_device != OML_CPU || src_device != OML_CPU)
+    return oml_error("cuda is not available: oml was built without CUDA");
+  memcpy(dst, src, (size_t)nbytes);
+  return 0;
+}
+
+#endif

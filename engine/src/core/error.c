@@ -1,0 +1,68 @@
+/* error.c — the thread-local error message and shape formatting. */
+#include "internal.h"
+
+#include <stdio.h>
+
+static _Thread_local char last_error[1024];
+
+const char *oml_last_error(void) { return last_error; }
+
+int oml_error(const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(last_error, sizeof last_error, fmt, ap);
+  va_end(ap);
+  return -1;
+}
+
+const char *oml_sizes_str(int32_t ndim, const int64_t *size, char *buf) {
+  int n = snprintf(buf, OML_SHAPE_BUF, "[");
+  for (int32_t d = 0; d < ndim && n < OML_SHAPE_BUF; d++)
+    n += snprintf(buf + n, OML_SHAPE_BUF - n, d ? ",%lld" : "%lld", (long long)size[d]);
+  if (n < OML_SHAPE_BUF) snprintf(buf + n, OML_SHAPE_BUF - n, "]");
+  return buf;
+}
+
+const char *oml_shape_str(const oml_tensor *t, char *buf) {
+  return oml_sizes_str(t->ndim_, t->size_, buf);
+}
+
+int oml_check_set(const oml_tensor *t, const char *what) {
+  if (t == NULL || t->storage_ == NULL) return oml_error("%s is an unset tensor", what);
+  return 0;
+}
+
+int oml_check_cpu(const oml_tensor *t, const char *what) {
+  if (oml_check_set(t, what)) return -1;
+  if (t->device_ != OML_CPU)
+    return oml_error("%s is on cuda:%d; this op runs on the CPU only for now", what, t->device_);
+  return 0;
+}
+
+int oml_check_math(const oml_tensor *t, const char *what) {
+  if (oml_check_set(t, what)) return -1;
+  if (t->dtype_ == OML_FLOAT16 || t->dtype_ == OML_BFLOAT16)
+    return oml_error("%s is %s, a storage-only dtype; convert it to float32 first", what,
+                     oml_dtype_name(t->dtype_));
+  return 0;
+}
+
+int oml_check_same_device(const oml_tensor *a, const oml_tensor *b) {
+  if (a->device_ != b->device_)
+    return oml_error("tensors are on different devices (%s%d and %s%d)", a->device_ < 0 ? "cpu" : "cuda:",
+                     a->device_ < 0 ? 0 : a->device_, b->device_ < 0 ? "cpu" : "cuda:", b->device_ < 0 ? 0 : b->device_);
+  return 0;
+}
+
+int oml_check_dim(int32_t dim, int32_t ndim) {
+  int32_t n = ndim > 0 ? ndim : 1;
+  if (dim < 0 || dim >= n) return oml_error("dim %d is out of range for a %d-d tensor", dim + 1, ndim);
+  return 0;
+}
+
+int oml_check_index_dtype(const oml_tensor *index, const char *what) {
+  if (oml_check_set(index, what)) return -1;
+  if (index->dtype_ != OML_INT32 && index->dtype_ != OML_INT64)
+    return oml_error("%s must be an int32 or int64 tensor (got %s)", what, oml_dtype_name(index->dtype_));
+  return 0;
+}

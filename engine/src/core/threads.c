@@ -1,0 +1,21 @@
+/* threads.c — one thread count for OpenMP loops and OpenBLAS. */
+#include "internal.h"
+
+#include <omp.h>
+
+/* OpenBLAS's own setter; declared here since cblas.h does not carry it everywhere. */
+void openblas_set_num_threads(int n);
+
+void oml_set_num_threads(int32_t n) {
+  if (n < 1) n = 1;
+  omp_set_num_threads(n);
+  openblas_set_num_threads(n);
+}
+
+int32_t oml_get_num_threads(void) { return omp_get_max_threads(); }
+
+int oml_parallel_ok(int64_t work) {
+  return work >= OML_PARALLEL_GRAIN && omp_get_max_threads() > 1 && !omp_in_parallel();
+}
+
+const char *oml_version(void) { return "0.1.0"; }

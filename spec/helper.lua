@@ -1,0 +1,47 @@
+-- spec/helper.lua: assertions shared by the specs.
+local oml = require "oml"
+
+local H = {}
+
+-- Walks two nested lists (or numbers/booleans) and checks that they have
+-- the same shape and that numbers agree within tol (absolute + relative).
+-- NaN matches NaN.
+function H.close(actual, expected, tol, path)
+  tol = tol or 1e-6
+  path = path or "value"
+  if oml.is_tensor(actual) then actual = actual:totable() end
+  if oml.is_tensor(expected) then expected = expected:totable() end
+  if type(expected) == "table" then
+    assert(type(actual) == "table", ("%s: expected a list, got %s"):format(path, tostring(actual)))
+    assert(#actual == #expected, ("%s: expected %d entries, got %d"):format(path, #expected, #actual))
+    for i = 1, #expected do H.close(actual[i], expected[i], tol, path .. "[" .. i .. "]") end
+    return true
+  end
+  if type(expected) == "number" and expected ~= expected then
+    assert(actual ~= actual, ("%s: expected NaN, got %s"):format(path, tostring(actual)))
+    return true
+  end
+  if type(expected) == "number" and type(actual) == "number" then
+    local ok = actual == expected or math.abs(actual - expected) <= tol * (1 + math.abs(expected))
+    assert(ok, ("%s: expected %.10g, got %.10g"):format(path, expected, actual))
+    return true
+  end
+  assert(actual == expected, ("%s: expected %s, got %s"):format(path, tostring(expected), tostring(actual)))
+  return true
+end
+
+-- Checks that fn raises an error whose message contains `text` (plain) and
+-- that the error is reported at a line of the calling spec file, not inside
+-- oml. Write fn without a tail call (`function() local _ = t:view(3) end`):
+-- a tail call leaves no frame of the spec to point at.
+function H.raises(fn, text)
+  local ok, err = pcall(fn)
+  assert(not ok, "expected an error containing '" .. text .. "', but the call succeeded")
+  err = tostring(err)
+  assert(err:find(text, 1, true), ("expected an error containing '%s', got '%s'"):format(text, err))
+  local caller = debug.getinfo(2, "S").short_src
+  assert(err:find(caller, 1, true), ("the error should point at %s, got '%s'"):format(caller, err))
+  return err
+end
+
+return H
