@@ -10,7 +10,7 @@ ifeq ($(SANITIZE),1)
 BUILD := build-sanitize
 ASAN_LIB = $(shell gcc -print-file-name=libasan.so)
 RUN_ENV = OML_LIBRARY=$(CURDIR)/$(BUILD)/liboml.so LD_PRELOAD=$(ASAN_LIB) \
-          ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+          ASAN_OPTIONS=detect_leaks=0:abort_on_error=1:allocator_may_return_null=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 SANITIZE_FLAG := ON
 else
 BUILD := build
@@ -48,7 +48,6 @@ install:
 	cp $(BUILD)/liboml.so "$(INST_LIBDIR)/"
 	cp -R lua/oml/. "$(INST_LUADIR)/oml/"
 	cp engine/include/oml.h "$(INST_LUADIR)/oml/oml.h"
-	cp -R lua/oml.lua "$(INST_LUADIR)/" 2>/dev/null || true
 
 clean:
 	rm -rf build build-sanitize

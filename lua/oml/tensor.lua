@@ -275,7 +275,8 @@ local mt = {
   __sub = function(a, b) if is_tensor(a) then return a:sub(b) end return b:rsub(a) end,
   __div = function(a, b) if is_tensor(a) then return a:div(b) end return b:rdiv(a) end,
   __pow = function(a, b) if is_tensor(a) then return a:pow(b) end return b:rpow(a) end,
-  __mod = function(a, b) if is_tensor(a) then return a:fmod(b) end M.raise("oml.fmod", "the left operand must be a tensor") end,
+  -- Lua's % floors but C's fmod truncates: rather than pick one silently, ask.
+  __mod = function() M.raise("oml.Tensor", "% is not defined for tensors; use t:fmod(x) (C's remainder)") end,
   __unm = function(a) return a:neg() end,
 }
 ffi.metatype(tensor_ct, mt)

@@ -45,12 +45,13 @@ static int64_t size_class(int64_t n) {
 
 static unsigned bucket_of(int64_t size) { return (unsigned)((uint64_t)size * 0x9E3779B97F4A7C15ull >> 55) % NBUCKETS; }
 
+/* NULL with the error set on failure */
 static void *system_alloc(int64_t size, int32_t device) {
-  if (device == OML_CPU) {
-    void *p = NULL;
-    return posix_memalign(&p, ALIGNMENT, (size_t)size) == 0 ? p : NULL;
-  }
-  return oml_device_malloc(size, device);
+  if (device != OML_CPU) return oml_device_malloc(size, device);
+  void *p = NULL;
+  if (posix_memalign(&p, ALIGNMENT, (size_t)size) == 0) return p;
+  oml_error("out of memory: cannot allocate %lld bytes", (long long)size);
+  return NULL;
 }
 
 static void system_free(void *p, int32_t device) {
@@ -104,9 +105,6 @@ void *oml_alloc(int64_t nbytes, int32_t device) {
     if (c->stats.current > c->stats.peak) c->stats.peak = c->stats.current;
   }
   pthread_mutex_unlock(&lock);
-  if (p == NULL)
-    oml_error("out of memory: cannot allocate %lld bytes on %s", (long long)nbytes,
-              device == OML_CPU ? "the CPU" : "the GPU");
   return p;
 }
 

@@ -141,7 +141,7 @@ int oml_linspace(oml_tensor *out, double start, double end, int64_t steps, int32
   double step = steps > 1 ? (end - start) / (double)(steps - 1) : 0;
   for (int64_t i = 0; i < steps; i++) {
     /* from both ends, as PyTorch, so that the last value is exactly end */
-    double v = i < steps / 2 ? start + step * (double)i : end - step * (double)(steps - 1 - i);
+    double v = steps == 1 ? start : i < steps / 2 ? start + step * (double)i : end - step * (double)(steps - 1 - i);
     oml_store(out->data_ + i * out->stride_[0] * elsize, dtype, v);
   }
   return 0;

@@ -236,8 +236,10 @@ function methods.totable(t)
   if t.ndim_ == 0 then return get(0) end
   local function build(dim, offset)
     local out, size, stride = {}, tonumber(t.size_[dim]), tonumber(t.stride_[dim])
+    local last = dim == t.ndim_ - 1
     for i = 0, size - 1 do
-      out[i + 1] = dim == t.ndim_ - 1 and get(offset + i * stride) or build(dim + 1, offset + i * stride)
+      if last then out[i + 1] = get(offset + i * stride)
+      else out[i + 1] = build(dim + 1, offset + i * stride) end
     end
     return out
   end

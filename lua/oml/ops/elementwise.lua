@@ -49,16 +49,16 @@ for op_name, op in pairs(BINARY) do
 end
 
 -- a + alpha * b, as PyTorch's add(other, alpha=...)
+local function scaled(name, b, alpha)
+  if alpha == nil then return b end
+  if type(b) == "number" and type(alpha) == "number" then return b * alpha end
+  return binary(name, C.OML_MUL, b, alpha)
+end
+
 for _, op_name in ipairs { "add", "sub" } do
   local plain, inplace, name = methods[op_name], methods[op_name .. "_"], "oml." .. op_name
-  methods[op_name] = function(a, b, alpha)
-    if alpha ~= nil then b = binary(name, C.OML_MUL, b, alpha) end
-    return plain(a, b)
-  end
-  methods[op_name .. "_"] = function(a, b, alpha)
-    if alpha ~= nil then b = binary(name, C.OML_MUL, b, alpha) end
-    return inplace(a, b)
-  end
+  methods[op_name] = function(a, b, alpha) return plain(a, scaled(name, b, alpha)) end
+  methods[op_name .. "_"] = function(a, b, alpha) return inplace(a, scaled(name, b, alpha)) end
 end
 
 -- x - t, x / t, x ^ t for a number x (the metatype's __sub, __div, __pow)

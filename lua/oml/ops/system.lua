@@ -1,0 +1,49 @@
+-- oml.ops.system: threads, memory and devices.
+local ffi = require "ffi"
+local T = require "oml.tensor"
+
+local C = T.C
+local functions = {}
+
+-- One thread count for OpenMP loops and OpenBLAS.
+function functions.set_num_threads(n)
+  if type(n) ~= "number" or n < 1 or n ~= math.floor(n) then
+    T.raise("oml.set_num_threads", "n must be a positive integer (got %s)", tostring(n))
+  end
+  C.oml_set_num_threads(n)
+end
+
+function functions.get_num_threads() return C.oml_get_num_threads() end
+
+local stats = ffi.new("oml_memory_stats")
+
+-- oml.memory([device]) -> {current=, peak=, cached=, allocations=, cache_hits=}
+-- in bytes (counts for the last two) for the CPU or a cuda device.
+function functions.memory(device)
+  T.check(C.oml_memory_stats_get(T.device(device, "oml.memory"), stats), "oml.memory")
+  return {
+    current = tonumber(stats.current), peak = tonumber(stats.peak), cached = tonumber(stats.cached),
+    allocations = tonumber(stats.allocations), cache_hits = tonumber(stats.cache_hits),
+  }
+end
+
+function functions.reset_peak_memory(device)
+  C.oml_memory_reset_peak(T.device(device, "oml.reset_peak_memory"))
+end
+
+-- Collects unreachable tensors, then returns cached blocks to the system.
+function functions.empty_cache()
+  collectgarbage()
+  collectgarbage()
+  C.oml_memory_empty_cache()
+end
+
+functions.cuda = {
+  -- built with the CUDA backend
+  is_compiled = function() return C.oml_cuda_compiled() == 1 end,
+  -- and a GPU is present
+  is_available = function() return C.oml_cuda_device_count() > 0 end,
+  device_count = function() return C.oml_cuda_device_count() end,
+}
+
+return { functions = functions }
