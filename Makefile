@@ -1,10 +1,11 @@
 # A thin front for CMake: `make` installs missing Debian packages and builds
-# build/liboml.so; `make test` also runs the specs under LuaJIT.
+# build/liboml.so; `make test` also lints the Lua code (luacheck) and runs the
+# specs under LuaJIT.
 # SANITIZE=1 builds with AddressSanitizer and UBSan (in build-sanitize/).
 
 SANITIZE ?= 0
 OML_CUDA ?= AUTO
-DEPS := luajit libluajit-5.1-dev libopenblas-dev libturbojpeg0-dev lua-cjson lua-busted cmake gcc
+DEPS := luajit libluajit-5.1-dev libopenblas-dev libturbojpeg0-dev lua-cjson lua-busted lua-check cmake gcc
 
 ifeq ($(SANITIZE),1)
 BUILD := build-sanitize
@@ -36,6 +37,7 @@ build:
 	cmake --build $(BUILD) -j 2
 
 test: all
+	luacheck --no-color -q lua spec bench $(wildcard bin/oml)
 	$(RUN_ENV) busted --lua=luajit
 
 bench: all

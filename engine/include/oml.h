@@ -135,8 +135,8 @@ int oml_eye(oml_tensor *out, int64_t n, int64_t m, int32_t dtype);
  * range of counters from the generator. g NULL means the default generator. */
 
 typedef struct oml_generator {
-  uint64_t seed;
-  uint64_t offset;   /* next unused 128-bit counter block */
+  uint64_t seed_;    /* fields end in _ so that they never shadow the Lua methods g:seed() ... */
+  uint64_t offset_;  /* next unused 128-bit counter block */
 } oml_generator;
 
 oml_generator *oml_default_generator(void);

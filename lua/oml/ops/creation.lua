@@ -3,7 +3,7 @@
 local ffi = require "ffi"
 local T = require "oml.tensor"
 
-local C, Tensor = T.C, T.Tensor
+local C = T.C
 local new, check, raise = T.new, T.check, T.raise
 local functions, methods = {}, {}
 
@@ -120,21 +120,21 @@ function functions.tensor(data, opts)
   local flat = T.empty(shape, 1, T.CPU, name)
   local p = ffi.cast("double*", flat.data_)
   local n = 0
-  local function walk(node, depth, where)
+  local function walk(item, depth, where)
     if depth > #shape then
-      local v = node
+      local v = item
       if type(v) == "boolean" then v = v and 1 or 0 end
       if type(v) ~= "number" then
-        raise(name, "element %s is a %s, not a number", where, type(node))
+        raise(name, "element %s is a %s, not a number", where, type(item))
       end
       p[n] = v
       n = n + 1
       return
     end
-    if type(node) ~= "table" or #node ~= shape[depth] then
+    if type(item) ~= "table" or #item ~= shape[depth] then
       raise(name, "the data is not rectangular: %s should be a list of %d", where, shape[depth])
     end
-    for i = 1, shape[depth] do walk(node[i], depth + 1, where .. "[" .. i .. "]") end
+    for i = 1, shape[depth] do walk(item[i], depth + 1, where .. "[" .. i .. "]") end
   end
   walk(data, 1, "data")
   if dtype == 1 and device == T.CPU then return flat end

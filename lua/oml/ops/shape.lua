@@ -8,21 +8,21 @@ local new, check, raise, cdim = T.new, T.check, T.raise, T.cdim
 local methods = {}
 
 -- Sizes given as numbers or as one list: t:view(2, 3) or t:view{2, 3}.
-local function size_args(name, ...)
+local function size_args(...)
   local first = ...
   if type(first) == "table" and not T.is_tensor(first) then return first end
   return { ... }
 end
 
 function methods.view(t, ...)
-  local n, buf = T.sizes(size_args("oml.view", ...), "oml.view")
+  local n, buf = T.sizes(size_args(...), "oml.view")
   local out = new()
   check(C.oml_tensor_view(t, out, n, buf), "oml.view")
   return out
 end
 
 function methods.reshape(t, ...)
-  local n, buf = T.sizes(size_args("oml.reshape", ...), "oml.reshape")
+  local n, buf = T.sizes(size_args(...), "oml.reshape")
   local out = new()
   check(C.oml_tensor_reshape(t, out, n, buf), "oml.reshape")
   return out
@@ -88,7 +88,7 @@ end
 local dims_buf = ffi.new("int32_t[8]")
 
 function methods.permute(t, ...)
-  local dims = size_args("oml.permute", ...)
+  local dims = size_args(...)
   if #dims > T.MAX_DIMS then raise("oml.permute", "too many dims (%d)", #dims) end
   if #dims ~= t.ndim_ then
     raise("oml.permute", "needs %d dims for a %d-d tensor (got %d)", t.ndim_, t.ndim_, #dims)
@@ -101,7 +101,7 @@ end
 
 -- t:expand(sizes): size-1 dims repeat without copying; -1 keeps a size.
 function methods.expand(t, ...)
-  local n, buf = T.sizes(size_args("oml.expand", ...), "oml.expand")
+  local n, buf = T.sizes(size_args(...), "oml.expand")
   local out = new()
   check(C.oml_tensor_expand(t, out, n, buf), "oml.expand")
   return out

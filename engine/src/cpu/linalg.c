@@ -1,0 +1,154 @@
+/* cpu/linalg.c — batched GEMM on OpenBLAS.
+ *
+ * Each matrix reaches BLAS where it lies: one whose last stride is 1 as a
+ * row-major matrix, one whose first stride is 1 as a column-major one (a
+ * transposed operand), so transposed views cost no copy. Small matrices of a
+ * batch run on OpenMP threads, one BLAS call each; large ones one after the
+ * other on OpenBLAS's own threads, so the two never oversubscribe the cores. */
+#include "linalg.h"
+
+#include <cblas.h>
+#include <limits.h>
+
+/* OpenBLAS runs a GEMM of fewer multiply-adds than this on the calling
+ * thread only (SMP_THRESHOLD_MIN * GEMM_MULTITHREAD_THRESHOLD in its
+ * interface/gemm.c); below it, threads over the batch are free to use. */
+#define BLAS_SINGLE_THREAD_WORK (65536 * 4)
+
+/* How BLAS sees one matrix. */
+typedef struct layout {
+  int col_major;
+  int64_t ld; /* leading dimension, in elements */
+} layout;
+
+/* The layout of an r x c matrix with strides s0, s1; 0 when BLAS cannot read it. */
+static int matrix_layout(int64_t r, int64_t c, int64_t s0, int64_t s1, layout *l) {
+  int64_t row_ld = c > 1 ? c : 1, col_ld = r > 1 ? r : 1;
+  if (r == 0 || c == 0) {
+    l->col_major = 0;
+    l->ld = row_ld;
+    return 1;
+  }
+  if ((c == 1 || s1 == 1) && (r == 1 || s0 >= row_ld)) {
+    l->col_major = 0;
+    l->ld = r == 1 ? row_ld : s0;
+  } else if ((r == 1 || s0 == 1) && (c == 1 || s1 >= col_ld)) {
+    l->col_major = 1;
+    l->ld = c == 1 ? col_ld : s1;
+  } else {
+    return 0;
+  }
+  return l->ld <= INT_MAX;
+}
+
+static int tensor_layout(const oml_tensor *t, layout *l) {
+  int32_t nd = t->ndim_;
+  return matrix_layout(t->size_[nd - 2], t->size_[nd - 1], t->stride_[nd - 2], t->stride_[nd - 1], l);
+}
+
+int oml_cpu_blas_readable(const oml_tensor *t) {
+  layout l;
+  return t->ndim_ >= 2 && tensor_layout(t, &l);
+}
+
+int oml_cpu_blas_writable(const oml_tensor *t) {
+  layout l;
+  if (t->ndim_ < 2 || !tensor_layout(t, &l)) return 0;
+  if (t->numel_ == 0) return 1;
+  int32_t nd = t->ndim_;
+  int64_t r = t->size_[nd - 2], c = t->size_[nd - 1];
+  /* elements spanned so far, from the matrix outwards; each batch dim must step past it */
+  int64_t span = l.col_major ? (c - 1) * l.ld + r : (r - 1) * l.ld + c;
+  for (int32_t d = nd - 3; d >= 0; d--) {
+    if (t->size_[d] == 1) continue;
+    if (t->stride_[d] < span) return 0;
+    span += t->stride_[d] * (t->size_[d] - 1);
+  }
+  return 1;
+}
+
+int oml_cpu_blas_operand(const oml_tensor *t, oml_tensor *ready) {
+  if (oml_cpu_blas_readable(t)) return oml_tensor_alias(t, ready);
+  return oml_tensor_clone(t, ready);
+}
+
+/* ---- one product -------------------------------------------------------- */
+
+typedef struct gemm_plan {
+  int32_t dtype;
+  int64_t m, n, k;
+  layout a, b, out;
+  double alpha, beta;
+} gemm_plan;
+
+/* out *= beta (or = 0 when beta is 0), for a product with k = 0 */
+#define SCALE_LOOP(NAME, T)                                                              \
+  static void NAME(const gemm_plan *p, char *data) {                                     \
+    T *c = (T *)data;                                                                    \
+    int64_t si = p->out.col_major ? 1 : p->out.ld, sj = p->out.col_major ? p->out.ld : 1; \
+    T beta = (T)p->beta;                                                                 \
+    for (int64_t i = 0; i < p->m; i++)                                                   \
+      for (int64_t j = 0; j < p->n; j++) c[i * si + j * sj] = beta == 0 ? 0 : beta * c[i * si + j * sj]; \
+  }
+SCALE_LOOP(scale_f32, float)
+SCALE_LOOP(scale_f64, double)
+
+static void gemm_one(const gemm_plan *p, const char *a, const char *b, char *out) {
+  if (p->k == 0) {
+    if (p->dtype == OML_FLOAT32) scale_f32(p, out);
+    else scale_f64(p, out);
+    return;
+  }
+  /* In the output's order, an operand stored the other way round is transposed. */
+  enum CBLAS_ORDER order = p->out.col_major ? CblasColMajor : CblasRowMajor;
+  enum CBLAS_TRANSPOSE ta = p->a.col_major == p->out.col_major ? CblasNoTrans : CblasTrans;
+  enum CBLAS_TRANSPOSE tb = p->b.col_major == p->out.col_major ? CblasNoTrans : CblasTrans;
+  blasint m = (blasint)p->m, n = (blasint)p->n, k = (blasint)p->k;
+  blasint lda = (blasint)p->a.ld, ldb = (blasint)p->b.ld, ldc = (blasint)p->out.ld;
+  switch (p->dtype) {
+  case OML_FLOAT32:
+    cblas_sgemm(order, ta, tb, m, n, k, (float)p->alpha, (const float *)a, lda, (const float *)b, ldb,
+                (float)p->beta, (float *)out, ldc);
+    break;
+  case OML_FLOAT64:
+    cblas_dgemm(order, ta, tb, m, n, k, p->alpha, (const double *)a, lda, (const double *)b, ldb, p->beta,
+                (double *)out, ldc);
+    break;
+  default:
+    break;
+  }
+}
+
+/* The product at batch index i: the batch dims' strides locate each matrix. */
+static void gemm_at(const gemm_plan *p, const oml_tensor *a, const oml_tensor *b, oml_tensor *out, int64_t i) {
+  int64_t es = oml_dtype_size(p->dtype), oa = 0, ob = 0, oo = 0, rest = i;
+  for (int32_t d = out->ndim_ - 3; d >= 0; d--) {
+    int64_t idx = rest % out->size_[d];
+    rest /= out->size_[d];
+    oa += idx * a->stride_[d];
+    ob += idx * b->stride_[d];
+    oo += idx * out->stride_[d];
+  }
+  gemm_one(p, a->data_ + oa * es, b->data_ + ob * es, out->data_ + oo * es);
+}
+
+void oml_cpu_gemm(const oml_tensor *a, const oml_tensor *b, oml_tensor *out, double alpha, double beta) {
+  int32_t nd = out->ndim_;
+  gemm_plan p;
+  p.dtype = out->dtype_;
+  p.m = out->size_[nd - 2];
+  p.n = out->size_[nd - 1];
+  p.k = a->size_[nd - 1];
+  p.alpha = alpha;
+  p.beta = beta;
+  tensor_layout(a, &p.a);
+  tensor_layout(b, &p.b);
+  tensor_layout(out, &p.out);
+  int64_t batch = 1;
+  for (int32_t d = 0; d < nd - 2; d++) batch *= out->size_[d];
+  if (batch == 0 || p.m == 0 || p.n == 0) return;
+  int64_t work = p.m * p.n * (p.k > 0 ? p.k : 1);
+  int threaded = batch > 1 && work < BLAS_SINGLE_THREAD_WORK && oml_parallel_ok(batch * work);
+#pragma omp parallel for if (threaded) schedule(static)
+  for (int64_t i = 0; i < batch; i++) gemm_at(&p, a, b, out, i);
+}

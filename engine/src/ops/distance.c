@@ -1,0 +1,110 @@
+/* ops/distance.c — normalize and cdist: checks and result shapes, then the
+ * kernels (cdist's products go through the GEMM of cpu/linalg). */
+#include "../core/internal.h"
+#include "../cpu/distance.h"
+#include "../cpu/linalg.h"
+
+#include <limits.h>
+
+static oml_tensor unset(void) {
+  oml_tensor t;
+  memset(&t, 0, sizeof t);
+  return t;
+}
+
+static int check_float(const oml_tensor *t, const char *what) {
+  if (oml_check_cpu(t, what)) return -1;
+  if (t->dtype_ != OML_FLOAT32 && t->dtype_ != OML_FLOAT64)
+    return oml_error("%s is %s; expected float32 or float64", what, oml_dtype_name(t->dtype_));
+  return 0;
+}
+
+static int same_view(const oml_tensor *a, const oml_tensor *b) {
+  if (a->data_ != b->data_ || a->ndim_ != b->ndim_) return 0;
+  for (int32_t d = 0; d < a->ndim_; d++)
+    if (a->size_[d] != b->size_[d] || a->stride_[d] != b->stride_[d]) return 0;
+  return 1;
+}
+
+int oml_normalize(const oml_tensor *a, oml_tensor *out, double p, int32_t dim, double eps) {
+  if (check_float(a, "the input") || oml_check_dim(dim, a->ndim_)) return -1;
+  if (p != p) return oml_error("p must not be NaN");
+  if (!(eps >= 0)) return oml_error("eps must be >= 0 (got %g)", eps);
+  if (out == NULL) return oml_error("no output tensor");
+  int fresh = out->storage_ == NULL;
+  if (oml_out_prepare(out, a->ndim_, a->size_, a->dtype_, OML_CPU)) return -1;
+  /* each line's norm is taken before the line is written, so out may be a itself */
+  if (out->storage_ != a->storage_ || same_view(out, a)) {
+    oml_cpu_normalize(a, out, p, dim, eps);
+    return 0;
+  }
+  oml_tensor tmp = unset();
+  int rc = oml_tensor_empty(&tmp, a->ndim_, a->size_, a->dtype_, OML_CPU);
+  if (rc == 0) {
+    oml_cpu_normalize(a, &tmp, p, dim, eps);
+    rc = oml_copy(&tmp, out);
+  }
+  oml_tensor_release(&tmp);
+  if (rc && fresh) oml_tensor_release(out);
+  return rc;
+}
+
+/* torch.cdist takes the differences directly up to this many rows on both
+ * sides and the GEMM form ||x||^2 + ||y||^2 - 2 x.y beyond. */
+#define CDIST_DIRECT_MAX_ROWS 25
+
+/* The products x @ y^T (scaled by alpha) through BLAS into work, then the distances. */
+static int cdist_gemm(const oml_tensor *x, const oml_tensor *y, oml_tensor *work, int32_t metric) {
+  oml_tensor xr = unset(), yr = unset(), yt = unset(), xx = unset(), yy = unset();
+  int rc = oml_cpu_blas_operand(x, &xr);
+  if (rc == 0) rc = oml_cpu_blas_operand(y, &yr);
+  if (rc == 0) rc = oml_tensor_transpose(&yr, &yt, 0, 1);
+  if (rc == 0) rc = oml_tensor_empty(&xx, 1, x->size_, OML_FLOAT64, OML_CPU);
+  if (rc == 0) rc = oml_tensor_empty(&yy, 1, y->size_, OML_FLOAT64, OML_CPU);
+  if (rc == 0) {
+    oml_cpu_row_sqnorms(x, &xx);
+    oml_cpu_row_sqnorms(y, &yy);
+    oml_cpu_gemm(&xr, &yt, work, metric == OML_EUCLIDEAN ? -2 : 1, 0);
+    oml_cpu_cdist_finish(&xx, &yy, work, metric);
+  }
+  oml_tensor_release(&xr);
+  oml_tensor_release(&yr);
+  oml_tensor_release(&yt);
+  oml_tensor_release(&xx);
+  oml_tensor_release(&yy);
+  return rc;
+}
+
+int oml_cdist(const oml_tensor *x, const oml_tensor *y, oml_tensor *out, int32_t metric) {
+  if (check_float(x, "x") || check_float(y, "y")) return -1;
+  char sx[OML_SHAPE_BUF], sy[OML_SHAPE_BUF];
+  if (x->dtype_ != y->dtype_)
+    return oml_error("x is %s but y is %s", oml_dtype_name(x->dtype_), oml_dtype_name(y->dtype_));
+  if (metric != OML_EUCLIDEAN && metric != OML_COSINE) return oml_error("unknown metric %d", metric);
+  if (x->ndim_ != 2 || y->ndim_ != 2)
+    return oml_error("expects 2-d tensors [n,d] and [m,d] (got shapes %s and %s)", oml_shape_str(x, sx),
+                     oml_shape_str(y, sy));
+  if (x->size_[1] != y->size_[1])
+    return oml_error("x of shape %s and y of shape %s differ in the number of columns", oml_shape_str(x, sx),
+                     oml_shape_str(y, sy));
+  int64_t n = x->size_[0], m = y->size_[0], d = x->size_[1];
+  if (n > INT_MAX || m > INT_MAX || d > INT_MAX)
+    return oml_error("x of shape %s and y of shape %s exceed BLAS's limit of %d per dim", oml_shape_str(x, sx),
+                     oml_shape_str(y, sy), INT_MAX);
+  if (out == NULL) return oml_error("no output tensor");
+  int64_t size[2] = {n, m};
+  int fresh = out->storage_ == NULL;
+  if (oml_out_prepare(out, 2, size, x->dtype_, OML_CPU)) return -1;
+  if (n == 0 || m == 0) return 0;
+  int direct = metric == OML_EUCLIDEAN && n <= CDIST_DIRECT_MAX_ROWS && m <= CDIST_DIRECT_MAX_ROWS;
+  int in_place = out->storage_ != x->storage_ && out->storage_ != y->storage_ &&
+                 (direct || oml_cpu_blas_writable(out));
+  oml_tensor work = unset();
+  int rc = in_place ? oml_tensor_alias(out, &work) : oml_tensor_empty(&work, 2, size, x->dtype_, OML_CPU);
+  if (rc == 0 && direct) oml_cpu_cdist_direct(x, y, &work);
+  else if (rc == 0) rc = cdist_gemm(x, y, &work, metric);
+  if (rc == 0 && !in_place) rc = oml_copy(&work, out);
+  oml_tensor_release(&work);
+  if (rc && fresh) oml_tensor_release(out);
+  return rc;
+}
