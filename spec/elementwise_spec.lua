@@ -241,3 +241,17 @@ describe("large inputs", function()
     assert.is_true((c:eq(b)):logical_not():any():item() == false)
   end)
 end)
+
+describe("overlapping memory", function()
+  it("reads inputs that share memory with the output as they were", function()
+    local a = oml.arange(1, 5):view(2, 2):double()
+    a:add_(a:t()) -- PyTorch refuses this; oml reads a:t() from a copy
+    H.close(a, { { 2, 5 }, { 5, 8 } })
+    local r = oml.arange(1, 5):double()
+    r:narrow(1, 2, 3):copy(r:narrow(1, 1, 3)) -- a shifted self-copy
+    H.close(r, { 1, 1, 2, 3 })
+    local m = oml.arange(1, 5):view(2, 2):double()
+    m:mul_(m:select(1, 1)) -- a row broadcast from the output itself
+    H.close(m, { { 1, 4 }, { 3, 8 } })
+  end)
+end)

@@ -61,6 +61,9 @@ void oml_storage_release(oml_storage *s);
 /* Gives out the result's shape: allocates an unset out, or checks that a set
  * out has this shape, dtype and device. */
 int oml_out_prepare(oml_tensor *out, int32_t ndim, const int64_t *size, int32_t dtype, int32_t device);
+/* 1 when writing b could change what a reads: they share memory without
+ * being the very same view. Callers then read a from a copy. */
+int oml_may_overlap(const oml_tensor *a, const oml_tensor *b);
 /* Fills in numel_ and the contiguous strides of t from its sizes. */
 void oml_tensor_set_contiguous_strides(oml_tensor *t);
 

@@ -77,6 +77,29 @@ int oml_out_prepare(oml_tensor *out, int32_t ndim, const int64_t *size, int32_t 
   return 0;
 }
 
+/* The byte range [lo, hi] that t touches; 0 for an empty tensor. */
+static int byte_span(const oml_tensor *t, const char **lo, const char **hi) {
+  if (t->numel_ == 0) return 0;
+  int64_t a = 0, b = 0, elsize = oml_dtype_size(t->dtype_);
+  for (int32_t d = 0; d < t->ndim_; d++) {
+    if (t->stride_[d] < 0) a += t->stride_[d] * (t->size_[d] - 1);
+    else b += t->stride_[d] * (t->size_[d] - 1);
+  }
+  *lo = t->data_ + a * elsize;
+  *hi = t->data_ + (b + 1) * elsize - 1;
+  return 1;
+}
+
+int oml_may_overlap(const oml_tensor *a, const oml_tensor *b) {
+  const char *alo, *ahi, *blo, *bhi;
+  if (a->storage_ == NULL || a->storage_ != b->storage_) return 0;
+  if (!byte_span(a, &alo, &ahi) || !byte_span(b, &blo, &bhi) || ahi < blo || bhi < alo) return 0;
+  if (a->data_ != b->data_ || a->dtype_ != b->dtype_ || a->ndim_ != b->ndim_) return 1;
+  for (int32_t d = 0; d < a->ndim_; d++)
+    if (a->size_[d] != b->size_[d] || (a->size_[d] > 1 && a->stride_[d] != b->stride_[d])) return 1;
+  return 0;
+}
+
 /* ---- views -------------------------------------------------------------- */
 
 /* Points out at t's storage with the given geometry (already checked). */

@@ -68,6 +68,13 @@ int oml_copy(const oml_tensor *src, oml_tensor *dst) {
     return oml_error("cannot copy a tensor of shape %s into one of shape %s", oml_shape_str(src, a),
                      oml_shape_str(dst, b));
   int rc = 0;
+  if (oml_may_overlap(&e, dst)) { /* read the source before any of it is overwritten */
+    oml_tensor c = unset();
+    rc = oml_tensor_clone(&e, &c);
+    oml_tensor_release(&e);
+    if (rc) return rc;
+    e = c;
+  }
   if (src->device_ == OML_CPU && dst->device_ == OML_CPU) oml_cpu_copy(&e, dst);
   else rc = copy_across_devices(&e, dst);
   oml_tensor_release(&e);

@@ -32,24 +32,35 @@ static int check_cast(int32_t result, const oml_tensor *out) {
 typedef int (*kernel_fn)(const oml_tensor *const *ins, oml_tensor *out, const void *arg);
 
 /* Gives out the result (allocating it as dtype `result` when unset) and runs
- * the kernel, whose output dtype is kout: straight into out when the dtypes
- * agree, else through a temporary and a converting copy. */
-static int run(kernel_fn kernel, const oml_tensor *const *ins, oml_tensor *out, const void *arg, int32_t ndim,
-               const int64_t *size, int32_t kout, int32_t result, int32_t device) {
+ * the kernel on the nin inputs, whose output dtype is kout: straight into out
+ * when the dtypes agree, else through a temporary and a converting copy. An
+ * input that shares memory with out (a:add_(a:t())) is read from a copy. */
+static int run(kernel_fn kernel, int32_t nin, const oml_tensor *const *ins, oml_tensor *out, const void *arg,
+               int32_t ndim, const int64_t *size, int32_t kout, int32_t result, int32_t device) {
   if (out == NULL) return oml_error("no output tensor");
   if (check_cast(result, out)) return -1;
   int fresh = out->storage_ == NULL;
   if (oml_out_prepare(out, ndim, size, fresh ? result : out->dtype_, device)) return -1;
-  int rc;
-  if (out->dtype_ == kout) {
-    rc = kernel(ins, out, arg);
-  } else {
+  oml_tensor copies[3] = {unset(), unset(), unset()};
+  const oml_tensor *safe[3];
+  int rc = 0;
+  for (int32_t i = 0; i < nin && rc == 0; i++) {
+    safe[i] = ins[i];
+    if (oml_may_overlap(ins[i], out)) {
+      rc = oml_tensor_clone(ins[i], &copies[i]);
+      safe[i] = &copies[i];
+    }
+  }
+  if (rc == 0 && out->dtype_ == kout) {
+    rc = kernel(safe, out, arg);
+  } else if (rc == 0) {
     oml_tensor tmp = unset();
     rc = oml_tensor_empty(&tmp, ndim, size, kout, device);
-    if (rc == 0) rc = kernel(ins, &tmp, arg);
+    if (rc == 0) rc = kernel(safe, &tmp, arg);
     if (rc == 0) rc = oml_copy(&tmp, out);
     oml_tensor_release(&tmp);
   }
+  for (int32_t i = 0; i < nin; i++) oml_tensor_release(&copies[i]);
   if (rc && fresh) oml_tensor_release(out);
   return rc;
 }
@@ -77,7 +88,7 @@ int oml_unary(const oml_tensor *a, oml_tensor *out, int32_t op) {
   oml_tensor ak = unset();
   if (as_dtype(a, k, &ak)) return -1;
   const oml_tensor *ins[1] = {&ak};
-  int rc = run(unary_kernel, ins, out, &op, a->ndim_, a->size_, kout, result, a->device_);
+  int rc = run(unary_kernel, 1, ins, out, &op, a->ndim_, a->size_, kout, result, a->device_);
   oml_tensor_release(&ak);
   return rc;
 }
@@ -121,7 +132,7 @@ static int binary(const oml_tensor *a, const oml_tensor *b, oml_tensor *out, int
   if (rc == 0) rc = oml_tensor_expand(&bc, &be, ndim, size);
   if (rc == 0) {
     const oml_tensor *ins[2] = {&ae, &be};
-    rc = run(binary_kernel, ins, out, &op, ndim, size, is_comparison(op) ? OML_BOOL : k, result, a->device_);
+    rc = run(binary_kernel, 2, ins, out, &op, ndim, size, is_comparison(op) ? OML_BOOL : k, result, a->device_);
   }
   oml_tensor_release(&ac);
   oml_tensor_release(&bc);
@@ -187,7 +198,7 @@ int oml_clamp(const oml_tensor *a, oml_tensor *out, double low, double high) {
     bounds[1] = fmax(fmin(floor(high), hi), lo);
   }
   const oml_tensor *ins[1] = {a};
-  return run(clamp_kernel, ins, out, bounds, a->ndim_, a->size_, k, k, a->device_);
+  return run(clamp_kernel, 1, ins, out, bounds, a->ndim_, a->size_, k, k, a->device_);
 }
 
 static int where_kernel(const oml_tensor *const *ins, oml_tensor *out, const void *arg) {
@@ -216,7 +227,7 @@ int oml_where(const oml_tensor *cond, const oml_tensor *a, const oml_tensor *b, 
   if (rc == 0) rc = oml_tensor_expand(&bc, &be, ndim, size);
   if (rc == 0) {
     const oml_tensor *ins[3] = {&ce, &ae, &be};
-    rc = run(where_kernel, ins, out, NULL, ndim, size, k, k, a->device_);
+    rc = run(where_kernel, 3, ins, out, NULL, ndim, size, k, k, a->device_);
   }
   oml_tensor_release(&ac);
   oml_tensor_release(&bc);
