@@ -44,4 +44,24 @@ function H.raises(fn, text)
   return err
 end
 
+-- A deterministic r x c matrix of values in [-1, 1], as nested Lua lists.
+function H.values(r, c, seed)
+  local m = {}
+  for i = 1, r do
+    m[i] = {}
+    for j = 1, c do m[i][j] = math.sin(seed * 7.3 + i * 1.7 + j * 0.9) end
+  end
+  return m
+end
+
+-- The transpose of a list-of-rows matrix with `cols` columns.
+function H.transpose(m, cols)
+  local r = {}
+  for j = 1, cols do
+    r[j] = {}
+    for i = 1, #m do r[j][i] = m[i][j] end
+  end
+  return r
+end
+
 return H

@@ -205,7 +205,8 @@ int oml_masked_fill(const oml_tensor *mask, oml_tensor *dst, double value);   /*
 int oml_masked_select(const oml_tensor *a, const oml_tensor *mask, oml_tensor *out);
 int oml_nonzero(const oml_tensor *a, oml_tensor *out);  /* int64 [n, ndim], 1-based */
 
-/* ---- sorting (indices int64, 1-based; stable: ties keep the lower index first) ---- */
+/* ---- sorting (indices int64, 1-based; stable: ties keep the lower index first;
+ * NaN sorts above every number; values or indices may be NULL, not both) ---- */
 
 int oml_sort(const oml_tensor *a, oml_tensor *values, oml_tensor *indices, int32_t dim, int32_t descending);
 int oml_topk(const oml_tensor *a, oml_tensor *values, oml_tensor *indices, int64_t k, int32_t dim, int32_t largest);

@@ -71,7 +71,7 @@ local is_tensor = M.is_tensor
 
 -- Tensor memory lives in C, so the Lua collector does not see it; when the
 -- engine holds much more than after the last full collection, collect.
-local GC_BASE = 256 * 1024 * 1024
+local GC_BASE = 64 * 1024 * 1024
 local gc_threshold = GC_BASE
 
 -- An unset tensor, to be filled by the engine as an output.

@@ -7,6 +7,7 @@
 
 #include <pthread.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #define MAX_DEVICES 16
 #define NBUCKETS 512
@@ -48,6 +49,13 @@ static unsigned bucket_of(int64_t size) { return (unsigned)((uint64_t)size * 0x9
 /* NULL with the error set on failure */
 static void *system_alloc(int64_t size, int32_t device) {
   if (device != OML_CPU) return oml_device_malloc(size, device);
+  /* more than the machine has can never succeed: say so rather than ask */
+  int64_t physical = (int64_t)sysconf(_SC_PHYS_PAGES) * sysconf(_SC_PAGESIZE);
+  if (physical > 0 && size > physical) {
+    oml_error("out of memory: cannot allocate %lld bytes on a machine with %lld bytes of memory", (long long)size,
+              (long long)physical);
+    return NULL;
+  }
   void *p = NULL;
   if (posix_memalign(&p, ALIGNMENT, (size_t)size) == 0) return p;
   oml_error("out of memory: cannot allocate %lld bytes", (long long)size);

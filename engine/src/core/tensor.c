@@ -74,6 +74,9 @@ int oml_out_prepare(oml_tensor *out, int32_t ndim, const int64_t *size, int32_t 
   if (out->dtype_ != dtype)
     return oml_error("the output is %s but the result is %s", oml_dtype_name(out->dtype_), oml_dtype_name(dtype));
   if (out->device_ != device) return oml_error("the output is on another device than the inputs");
+  for (int32_t d = 0; d < ndim; d++)
+    if (out->stride_[d] == 0 && out->size_[d] > 1)
+      return oml_error("the output is an expanded view whose elements share memory; write into a contiguous tensor");
   return 0;
 }
 

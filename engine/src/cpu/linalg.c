@@ -147,8 +147,9 @@ void oml_cpu_gemm(const oml_tensor *a, const oml_tensor *b, oml_tensor *out, dou
   int64_t batch = 1;
   for (int32_t d = 0; d < nd - 2; d++) batch *= out->size_[d];
   if (batch == 0 || p.m == 0 || p.n == 0) return;
-  int64_t work = p.m * p.n * (p.k > 0 ? p.k : 1);
-  int threaded = batch > 1 && work < BLAS_SINGLE_THREAD_WORK && oml_parallel_ok(batch * work);
+  /* in double: expanded operands can make m * n * k exceed int64 */
+  double work = (double)p.m * (double)p.n * (double)(p.k > 0 ? p.k : 1);
+  int threaded = batch > 1 && work < BLAS_SINGLE_THREAD_WORK && oml_parallel_ok(batch * (int64_t)work);
 #pragma omp parallel for if (threaded) schedule(static)
   for (int64_t i = 0; i < batch; i++) gemm_at(&p, a, b, out, i);
 }

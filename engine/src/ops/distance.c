@@ -19,13 +19,6 @@ static int check_float(const oml_tensor *t, const char *what) {
   return 0;
 }
 
-static int same_view(const oml_tensor *a, const oml_tensor *b) {
-  if (a->data_ != b->data_ || a->ndim_ != b->ndim_) return 0;
-  for (int32_t d = 0; d < a->ndim_; d++)
-    if (a->size_[d] != b->size_[d] || a->stride_[d] != b->stride_[d]) return 0;
-  return 1;
-}
-
 int oml_normalize(const oml_tensor *a, oml_tensor *out, double p, int32_t dim, double eps) {
   if (check_float(a, "the input") || oml_check_dim(dim, a->ndim_)) return -1;
   if (p != p) return oml_error("p must not be NaN");
@@ -34,7 +27,7 @@ int oml_normalize(const oml_tensor *a, oml_tensor *out, double p, int32_t dim, d
   int fresh = out->storage_ == NULL;
   if (oml_out_prepare(out, a->ndim_, a->size_, a->dtype_, OML_CPU)) return -1;
   /* each line's norm is taken before the line is written, so out may be a itself */
-  if (out->storage_ != a->storage_ || same_view(out, a)) {
+  if (!oml_may_overlap(a, out)) {
     oml_cpu_normalize(a, out, p, dim, eps);
     return 0;
   }
@@ -97,6 +90,7 @@ int oml_cdist(const oml_tensor *x, const oml_tensor *y, oml_tensor *out, int32_t
   if (oml_out_prepare(out, 2, size, x->dtype_, OML_CPU)) return -1;
   if (n == 0 || m == 0) return 0;
   int direct = metric == OML_EUCLIDEAN && n <= CDIST_DIRECT_MAX_ROWS && m <= CDIST_DIRECT_MAX_ROWS;
+  /* x and y are read after out is written, so even the very same view would clash */
   int in_place = out->storage_ != x->storage_ && out->storage_ != y->storage_ &&
                  (direct || oml_cpu_blas_writable(out));
   oml_tensor work = unset();

@@ -40,11 +40,13 @@ static int check_ndim(const oml_tensor *a, const oml_tensor *b, int32_t ndim) {
 /* BLAS counts rows and columns in an int. */
 static int check_blas_sizes(int64_t m, int64_t n, int64_t k) {
   if (m > INT_MAX || n > INT_MAX || k > INT_MAX)
-    return oml_error("a matrix dim of %lld x %lld x %lld exceeds BLAS's limit of %d", (long long)m, (long long)n,
-                     (long long)k, INT_MAX);
+    return oml_error("matrices of %lld x %lld and %lld x %lld exceed BLAS's limit of %d rows or columns",
+                     (long long)m, (long long)k, (long long)k, (long long)n, INT_MAX);
   return 0;
 }
 
+/* BLAS must not write memory it reads, even as the very same view (which
+ * oml_may_overlap allows), so its inputs are kept apart from out by storage. */
 static int shares(const oml_tensor *a, const oml_tensor *b) { return a->storage_ == b->storage_; }
 
 static int same_view(const oml_tensor *a, const oml_tensor *b) {
@@ -62,9 +64,10 @@ static int gemm_into(const oml_tensor *a, const oml_tensor *b, const oml_tensor 
                      double beta) {
   int use_c = c != NULL && beta != 0;
   int direct = oml_cpu_blas_writable(out) && !shares(out, a) && !shares(out, b) &&
-               !(use_c && shares(out, c) && !same_view(out, c));
+               !(use_c && oml_may_overlap(c, out));
   oml_tensor work = unset();
-  int rc = direct ? oml_tensor_alias(out, &work) : oml_tensor_empty(&work, out->ndim_, out->size_, out->dtype_, OML_CPU);
+  int rc = direct ? oml_tensor_alias(out, &work)
+                  : oml_tensor_empty(&work, out->ndim_, out->size_, out->dtype_, OML_CPU);
   if (rc == 0 && use_c && !same_view(&work, c)) rc = oml_copy(c, &work);
   if (rc == 0) oml_cpu_gemm(a, b, &work, alpha, use_c ? beta : 0);
   if (rc == 0 && !direct) rc = oml_copy(&work, out);

@@ -105,7 +105,7 @@ end
 
 -- oml.Generator(seed): a generator of its own, to pass as opts.generator
 -- (or as the last argument of the in-place methods). g:manual_seed(seed)
--- restarts it; g:seed() gives its seed.
+-- restarts it; g:initial_seed() gives its seed.
 local Generator = {}
 
 function Generator.manual_seed(g, seed)
@@ -114,7 +114,7 @@ function Generator.manual_seed(g, seed)
   return g
 end
 
-function Generator.seed(g) return seed_value(g.seed_) end
+function Generator.initial_seed(g) return seed_value(g.seed_) end
 
 ffi.metatype(generator_ct, {
   __index = Generator,
@@ -135,8 +135,8 @@ function functions.manual_seed(seed)
   C.oml_manual_seed(to_seed(seed, "oml.manual_seed"))
 end
 
--- The default generator's seed (it does not reseed, unlike torch.seed()).
-function functions.seed()
+-- The default generator's seed, as torch.initial_seed().
+function functions.initial_seed()
   return seed_value(C.oml_default_generator().seed_)
 end
 
@@ -201,7 +201,7 @@ end
 -- t:uniform_([low [, high]]): uniform in [low, high), default [0, 1).
 function methods.uniform_(t, low, high, generator)
   local name = "oml.uniform_"
-  T.expect_tensor(t, name, "the tensor")
+  T.expect_tensor(t, name, "the argument")
   check(C.oml_rand(t, trailing_generator(generator, name), number(low, 0, name, "low"),
                    number(high, 1, name, "high")), name)
   return t
@@ -210,7 +210,7 @@ end
 -- t:normal_([mean [, std]]): normal with mean and std, default (0, 1).
 function methods.normal_(t, mean, std, generator)
   local name = "oml.normal_"
-  T.expect_tensor(t, name, "the tensor")
+  T.expect_tensor(t, name, "the argument")
   check(C.oml_randn(t, trailing_generator(generator, name), number(mean, 0, name, "mean"),
                     number(std, 1, name, "std")), name)
   return t
@@ -220,7 +220,7 @@ end
 -- defaults to 0), for any real dtype that holds them.
 function methods.random_(t, a, b, generator)
   local name = "oml.random_"
-  T.expect_tensor(t, name, "the tensor")
+  T.expect_tensor(t, name, "the argument")
   if a == nil then raise(name, "give the range: t:random_(high) or t:random_(low, high)") end
   local low, high = a, b
   if b == nil or type(b) == "table" or is_generator(b) then low, high, generator = 0, a, b end
@@ -232,7 +232,7 @@ end
 -- t:bernoulli_([p]): 1 with probability p (default 0.5), else 0; any real dtype.
 function methods.bernoulli_(t, p, generator)
   local name = "oml.bernoulli_"
-  T.expect_tensor(t, name, "the tensor")
+  T.expect_tensor(t, name, "the argument")
   check(C.oml_bernoulli(t, trailing_generator(generator, name), number(p, 0.5, name, "p")), name)
   return t
 end

@@ -38,6 +38,9 @@ function functions.empty_cache()
   C.oml_memory_empty_cache()
 end
 
+-- oml.set_printoptions{precision=, threshold=, edgeitems=, linewidth=}
+functions.set_printoptions = require("oml.print").set_printoptions
+
 functions.cuda = {
   -- built with the CUDA backend
   is_compiled = function() return C.oml_cuda_compiled() == 1 end,

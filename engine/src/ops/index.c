@@ -1,0 +1,264 @@
+/* ops/index.c — index_select/add/copy/fill, gather, scatter, masked_fill,
+ * masked_select and nonzero: checks, result shapes, then the CPU kernels.
+ *
+ * The index_* ops are gathers and scatters whose index is spread over the
+ * other dims with stride 0, so two kernels serve all six. Every index value
+ * is checked before anything is written. */
+#include "../core/internal.h"
+#include "../cpu/index.h"
+
+#include <math.h>
+
+static oml_tensor unset(void) {
+  oml_tensor t;
+  memset(&t, 0, sizeof t);
+  return t;
+}
+
+static int check_index_tensor(const oml_tensor *index) {
+  return oml_check_index_dtype(index, "the index") || oml_check_cpu(index, "the index") ? -1 : 0;
+}
+
+/* every value of index in 1..size (the size of dim) */
+static int check_range(const oml_tensor *index, int64_t size, int32_t dim) {
+  int64_t bad;
+  if (!oml_cpu_find_bad_index(index, size, &bad)) return 0;
+  if (size == 0) return oml_error("index %lld is out of range for dim %d of size 0", (long long)bad, dim + 1);
+  return oml_error("index %lld is out of range 1..%lld for dim %d", (long long)bad, (long long)size, dim + 1);
+}
+
+static int check_same_dtype(const oml_tensor *src, const oml_tensor *dst) {
+  if (src->dtype_ == dst->dtype_) return 0;
+  return oml_error("the source is %s but the destination is %s", oml_dtype_name(src->dtype_),
+                   oml_dtype_name(dst->dtype_));
+}
+
+/* The storage elements [*lo, *hi] that t touches (*lo > *hi when none). */
+static void span(const oml_tensor *t, int64_t *lo, int64_t *hi) {
+  *lo = *hi = t->offset_;
+  if (t->numel_ == 0) *hi = *lo - 1;
+  for (int32_t d = 0; d < t->ndim_ && t->numel_ > 0; d++) {
+    if (t->stride_[d] < 0) *lo += t->stride_[d] * (t->size_[d] - 1);
+    else *hi += t->stride_[d] * (t->size_[d] - 1);
+  }
+}
+
+/* A kernel that writes `written` while reading `read` would see its own
+ * writes, so overlapping memory is refused (as PyTorch does). */
+static int check_apart(const oml_tensor *read, const char *what, const oml_tensor *written, const char *whom) {
+  if (read->storage_ != written->storage_) return 0;
+  int64_t a0, a1, b0, b1;
+  span(read, &a0, &a1);
+  span(written, &b0, &b1);
+  if (a0 > a1 || b0 > b1 || a1 < b0 || b1 < a0) return 0;
+  return oml_error("%s and %s overlap in memory (clone one of them first)", what, whom);
+}
+
+static int check_writer(const oml_tensor *src, const oml_tensor *index, const oml_tensor *dst) {
+  return check_apart(src, "the source", dst, "the destination") || check_apart(index, "the index", dst, "the destination")
+             ? -1
+             : 0;
+}
+
+/* ---- index_select, index_add, index_copy, index_fill ------------------------ */
+
+/* t is indexed along dim by a 0-d or 1-d index */
+static int check_index_op(const oml_tensor *t, const char *what, const oml_tensor *index, int32_t dim) {
+  if (oml_check_cpu(t, what) || check_index_tensor(index)) return -1;
+  if (t->ndim_ == 0) return oml_error("%s is 0-d: it has no dim to index", what);
+  if (oml_check_dim(dim, t->ndim_)) return -1;
+  if (index->ndim_ > 1) {
+    char a[OML_SHAPE_BUF];
+    return oml_error("the index must be 0-d or 1-d (got shape %s)", oml_shape_str(index, a));
+  }
+  return 0;
+}
+
+/* index as a tensor of `size` that moves only along dim. It borrows index's
+ * storage and is never released. */
+static oml_tensor spread_index(const oml_tensor *index, int32_t ndim, const int64_t *size, int32_t dim) {
+  oml_tensor v = *index;
+  v.ndim_ = ndim;
+  v.numel_ = 1;
+  for (int32_t d = 0; d < ndim; d++) {
+    v.size_[d] = size[d];
+    v.stride_[d] = 0;
+    v.numel_ *= size[d];
+  }
+  v.stride_[dim] = index->ndim_ > 0 ? index->stride_[0] : 0;
+  return v;
+}
+
+/* src must be dst's shape with as many entries along dim as the index */
+static int check_source_shape(const oml_tensor *src, const oml_tensor *dst, int32_t dim, int64_t n) {
+  int64_t want[OML_MAX_DIMS];
+  memcpy(want, dst->size_, sizeof want);
+  want[dim] = n;
+  int same = src->ndim_ == dst->ndim_;
+  for (int32_t d = 0; same && d < dst->ndim_; d++) same = src->size_[d] == want[d];
+  if (same) return 0;
+  char a[OML_SHAPE_BUF], b[OML_SHAPE_BUF];
+  return oml_error("the source has shape %s but needs %s for %lld indices along dim %d", oml_shape_str(src, a),
+                   oml_sizes_str(dst->ndim_, want, b), (long long)n, dim + 1);
+}
+
+int oml_index_select(const oml_tensor *a, const oml_tensor *index, oml_tensor *out, int32_t dim) {
+  if (check_index_op(a, "the input", index, dim) || check_range(index, a->size_[dim], dim)) return -1;
+  int64_t size[OML_MAX_DIMS];
+  memcpy(size, a->size_, sizeof size);
+  size[dim] = index->numel_;
+  if (oml_out_prepare(out, a->ndim_, size, a->dtype_, a->device_) || check_apart(a, "the input", out, "the output") ||
+      check_apart(index, "the index", out, "the output"))
+    return -1;
+  oml_tensor spread = spread_index(index, a->ndim_, size, dim);
+  oml_cpu_gather(a, &spread, out, dim);
+  return 0;
+}
+
+int oml_index_add(const oml_tensor *src, const oml_tensor *index, oml_tensor *dst, int32_t dim, double alpha) {
+  if (check_index_op(dst, "the destination", index, dim) || oml_check_math(dst, "the destination") ||
+      oml_check_cpu(src, "the source") || check_same_dtype(src, dst))
+    return -1;
+  if (dst->dtype_ == OML_BOOL) return oml_error("cannot add into a bool tensor");
+  if (!oml_is_floating(dst->dtype_) && !(alpha == floor(alpha) && fabs(alpha) < 9.2e18))
+    return oml_error("alpha must be an integer for a %s tensor (got %g)", oml_dtype_name(dst->dtype_), alpha);
+  if (check_source_shape(src, dst, dim, index->numel_) || check_writer(src, index, dst) ||
+      check_range(index, dst->size_[dim], dim))
+    return -1;
+  oml_tensor spread = spread_index(index, dst->ndim_, src->size_, dim);
+  oml_cpu_scatter(src, &spread, dst, dim, 1, alpha);
+  return 0;
+}
+
+int oml_index_copy(const oml_tensor *src, const oml_tensor *index, oml_tensor *dst, int32_t dim) {
+  if (check_index_op(dst, "the destination", index, dim) || oml_check_cpu(src, "the source") ||
+      check_same_dtype(src, dst) || check_source_shape(src, dst, dim, index->numel_) ||
+      check_writer(src, index, dst) || check_range(index, dst->size_[dim], dim))
+    return -1;
+  oml_tensor spread = spread_index(index, dst->ndim_, src->size_, dim);
+  oml_cpu_scatter(src, &spread, dst, dim, 0, 1);
+  return 0;
+}
+
+int oml_index_fill(const oml_tensor *index, oml_tensor *dst, int32_t dim, double value) {
+  if (check_index_op(dst, "the destination", index, dim) || check_apart(index, "the index", dst, "the destination") ||
+      check_range(index, dst->size_[dim], dim))
+    return -1;
+  int64_t size[OML_MAX_DIMS];
+  memcpy(size, dst->size_, sizeof size);
+  size[dim] = index->numel_;
+  /* the value as a source of that shape with every stride 0 */
+  uint64_t buffer = 0;
+  oml_store((char *)&buffer, dst->dtype_, value);
+  oml_tensor src = spread_index(index, dst->ndim_, size, dim);
+  src.data_ = (char *)&buffer;
+  src.stride_[dim] = 0;
+  src.dtype_ = dst->dtype_;
+  oml_tensor spread = spread_index(index, dst->ndim_, size, dim);
+  oml_cpu_scatter(&src, &spread, dst, dim, 0, 1);
+  return 0;
+}
+
+/* ---- gather and scatter --------------------------------------------------------- */
+
+/* index has t's dims and, outside dim (or everywhere when dim < 0), no
+ * larger sizes */
+static int check_fits(const oml_tensor *index, const oml_tensor *t, const char *what, int32_t dim) {
+  char a[OML_SHAPE_BUF], b[OML_SHAPE_BUF];
+  if (index->ndim_ != t->ndim_)
+    return oml_error("the index has %d dims but %s has %d", index->ndim_, what, t->ndim_);
+  for (int32_t d = 0; d < t->ndim_; d++) {
+    if (d == dim || index->size_[d] <= t->size_[d]) continue;
+    if (dim < 0)
+      return oml_error("the index of shape %s is larger than %s of shape %s", oml_shape_str(index, a), what,
+                       oml_shape_str(t, b));
+    return oml_error("the index of shape %s is larger than %s of shape %s outside dim %d", oml_shape_str(index, a),
+                     what, oml_shape_str(t, b), dim + 1);
+  }
+  return 0;
+}
+
+int oml_gather(const oml_tensor *a, const oml_tensor *index, oml_tensor *out, int32_t dim) {
+  if (oml_check_cpu(a, "the input") || check_index_tensor(index)) return -1;
+  if (a->ndim_ == 0) return oml_error("the input is 0-d: it has no dim to index");
+  if (oml_check_dim(dim, a->ndim_) || check_fits(index, a, "the input", dim) ||
+      check_range(index, a->size_[dim], dim))
+    return -1;
+  if (oml_out_prepare(out, index->ndim_, index->size_, a->dtype_, a->device_) ||
+      check_apart(a, "the input", out, "the output") || check_apart(index, "the index", out, "the output"))
+    return -1;
+  oml_cpu_gather(a, index, out, dim);
+  return 0;
+}
+
+int oml_scatter(const oml_tensor *src, const oml_tensor *index, oml_tensor *dst, int32_t dim, int32_t accumulate) {
+  if (oml_check_cpu(dst, "the destination") || oml_check_cpu(src, "the source") || check_index_tensor(index) ||
+      check_same_dtype(src, dst))
+    return -1;
+  if (dst->ndim_ == 0) return oml_error("the destination is 0-d: it has no dim to index");
+  if (accumulate != 0 && accumulate != 1) return oml_error("accumulate must be 0 or 1 (got %d)", accumulate);
+  if (accumulate && (oml_check_math(dst, "the destination"))) return -1;
+  if (accumulate && dst->dtype_ == OML_BOOL) return oml_error("cannot add into a bool tensor");
+  if (oml_check_dim(dim, dst->ndim_) || check_fits(index, dst, "the destination", dim) ||
+      check_fits(index, src, "the source", -1) || check_writer(src, index, dst) ||
+      check_range(index, dst->size_[dim], dim))
+    return -1;
+  oml_cpu_scatter(src, index, dst, dim, accumulate, 1);
+  return 0;
+}
+
+/* ---- masks and nonzero ---------------------------------------------------------- */
+
+static int check_mask(const oml_tensor *mask) {
+  if (oml_check_cpu(mask, "the mask")) return -1;
+  if (mask->dtype_ != OML_BOOL) return oml_error("the mask must be a bool tensor (got %s)", oml_dtype_name(mask->dtype_));
+  return 0;
+}
+
+int oml_masked_fill(const oml_tensor *mask, oml_tensor *dst, double value) {
+  if (oml_check_cpu(dst, "the tensor") || check_mask(mask)) return -1;
+  oml_tensor expanded = unset();
+  if (oml_tensor_expand(mask, &expanded, dst->ndim_, dst->size_)) {
+    char a[OML_SHAPE_BUF], b[OML_SHAPE_BUF];
+    return oml_error("the mask of shape %s cannot be broadcast to the tensor's shape %s", oml_shape_str(mask, a),
+                     oml_shape_str(dst, b));
+  }
+  oml_cpu_masked_fill(&expanded, dst, value);
+  oml_tensor_release(&expanded);
+  return 0;
+}
+
+int oml_masked_select(const oml_tensor *a, const oml_tensor *mask, oml_tensor *out) {
+  if (oml_check_cpu(a, "the input") || check_mask(mask)) return -1;
+  const oml_tensor *ts[2] = {a, mask};
+  int32_t ndim;
+  int64_t size[OML_MAX_DIMS];
+  if (oml_broadcast_shapes(2, ts, &ndim, size)) return -1;
+  oml_tensor ae = unset(), me = unset();
+  int rc = oml_tensor_expand(a, &ae, ndim, size);
+  if (rc == 0) rc = oml_tensor_expand(mask, &me, ndim, size);
+  if (rc == 0) {
+    int64_t count = oml_cpu_count_true(&me);
+    rc = oml_out_prepare(out, 1, &count, a->dtype_, a->device_);
+  }
+  if (rc == 0 && (check_apart(a, "the input", out, "the output") || check_apart(mask, "the mask", out, "the output")))
+    rc = -1;
+  if (rc == 0) oml_cpu_masked_select(&ae, &me, out);
+  oml_tensor_release(&ae);
+  oml_tensor_release(&me);
+  return rc;
+}
+
+int oml_nonzero(const oml_tensor *a, oml_tensor *out) {
+  if (oml_check_cpu(a, "the input")) return -1;
+  oml_tensor mask = unset(); /* a contiguous bool copy: NaN counts as nonzero, -0.0 does not */
+  int rc = a->dtype_ == OML_BOOL && oml_tensor_is_contiguous(a) ? oml_tensor_alias(a, &mask)
+                                                                 : oml_tensor_to(a, &mask, OML_BOOL, a->device_);
+  if (rc == 0) {
+    int64_t size[2] = {oml_cpu_count_true(&mask), a->ndim_};
+    rc = oml_out_prepare(out, 2, size, OML_INT64, a->device_);
+  }
+  if (rc == 0) oml_cpu_nonzero(&mask, out);
+  oml_tensor_release(&mask);
+  return rc;
+}
