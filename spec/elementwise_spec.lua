@@ -180,6 +180,14 @@ describe("unary ops", function()
     end
   end)
 
+  it("compute float32 exp within 1 ulp of the rounded exact value, over its whole range", function()
+    local x = oml.linspace(-110, 88.7, 400001)
+    local exact = x:double():exp():float():double() -- e^x in float64, rounded to float32
+    local ulp = (exact:abs() * 2 ^ -23):clamp(2 ^ -149)
+    assert.is_true(((x:exp():double() - exact):abs() / ulp):amax():item() <= 1)
+    H.close(oml.tensor { 0 / 0, math.huge, -math.huge, 0, 89, -104 }:exp(), { 0 / 0, math.huge, 0, 1, math.huge, 0 }, 0)
+  end)
+
   it("promote integers to float32 for math, keep them for the rest", function()
     local i = t({ -3, 3 }, "int64")
     assert.equal("float32", i:exp().dtype)

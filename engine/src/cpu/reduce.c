@@ -20,6 +20,7 @@
  * around, as PyTorch) and for counts, (value, index) pairs for arg-extremes.
  */
 #include "reduce.h"
+#include "../core/scalar_math.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -132,34 +133,6 @@ typedef struct kernel {
   }                                                                                               \
   static const kernel NAME = {sizeof(A), NAME##_init, NAME##_merge, NAME##_run, NAME##_cols};
 
-/* e^x for x <= 0 in float32, within 1.5 ulp (below -87.3 it gives about
- * 1e-38 instead of less), written without calls, branches or float-to-int
- * conversions so that loops over it vectorise. */
-static inline float exp_f32(float x) {
-  const float lo = -87.33654f;
-  x = x > lo ? x : lo;
-  /* n = round(x / ln 2): adding 1.5 * 2^23 leaves n in the low mantissa bits */
-  float t = fmaf(x, 1.44269504088896341f, 12582912.0f);
-  float n = t - 12582912.0f;
-  uint32_t tb;
-  memcpy(&tb, &t, sizeof tb);
-  int32_t k = (int32_t)(tb - 0x4B400000u), half = k / 2;
-  float r = fmaf(n, -0.693359375f, x);
-  r = fmaf(n, 2.12194440e-4f, r);
-  float p = 1.9875691500e-4f;
-  p = fmaf(p, r, 1.3981999507e-3f);
-  p = fmaf(p, r, 8.3334519073e-3f);
-  p = fmaf(p, r, 4.1665795894e-2f);
-  p = fmaf(p, r, 1.6666665459e-1f);
-  p = fmaf(p, r, 5.0000001201e-1f);
-  p = fmaf(p * r, r, r) + 1.0f;
-  /* 2^n as two factors, each a normal float */
-  uint32_t b1 = (uint32_t)(half + 127) << 23, b2 = (uint32_t)(k - half + 127) << 23;
-  float s1, s2;
-  memcpy(&s1, &b1, sizeof s1);
-  memcpy(&s2, &b2, sizeof s2);
-  return p * s1 * s2;
-}
 /* NaN-propagating max and min in a's type, without branches (which would
  * keep the loops from vectorising) */
 #define NAN_OR(a, y, CMP) do { __typeof__(a) y_ = (y); (a) = (((a) != (a)) | ((a) CMP y_)) ? (a) : y_; } while (0)
@@ -175,10 +148,10 @@ static inline float exp_f32(float x) {
 #define MAX_ABS(a, x) NAN_OR(a, fabs((double)(x)), >)
 #define MIN_ABS(a, x) NAN_OR(a, fabs((double)(x)), <)
 #define ADD_POW(a, x) (a) += pow(fabs((double)(x)), p)
-/* logsumexp's terms: m is the max, so the argument is <= 0; for float32
- * the vectorised exp_f32 is exact enough */
+/* logsumexp's terms: m is the max, so the argument is <= 0; float32 takes
+ * the vectorisable oml_expf */
 #define ADD_EXP(a, x) (a) += exp((double)(x) - m)
-#define ADD_EXPF(a, x) (a) += exp_f32((float)((x) - m))
+#define ADD_EXPF(a, x) (a) += oml_expf((float)((x) - m))
 #define ADD_SQDEV(a, x) do { double d_ = (double)(x) - m; (a) += d_ * d_; } while (0)
 #define IADD(a, x) (a) = (int64_t)((uint64_t)(a) + (uint64_t)(int64_t)(x))
 #define IMUL(a, x) (a) = (int64_t)((uint64_t)(a) * (uint64_t)(int64_t)(x))
