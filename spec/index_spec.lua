@@ -90,7 +90,7 @@ describe("index_select", function()
     H.raises(function() local _ = a:index_select(1, "1") end, "oml.index_select: the index must be a tensor or a list of integers (got string)")
     H.raises(function() local _ = a:index_select(3, { 1 }) end, "oml.index_select: dim 3 is out of range for a 2-d tensor")
     H.raises(function() local _ = oml.tensor(1):index_select(1, { 1 }) end, "oml.index_select: the input is 0-d: it has no dim to index")
-    H.raises(function() local _ = oml.index_select(1, 1, { 1 }) end, "oml.index_select: the tensor must be a tensor (got number)")
+    H.raises(function() local _ = oml.index_select(1, 1, { 1 }) end, "oml.index_select: the input must be a tensor (got number)")
   end)
 end)
 
@@ -418,6 +418,32 @@ describe("nonzero", function()
     for _, dtype in ipairs(ALL_DTYPES) do
       assert.same({ { 1 }, { 3 } }, oml.tensor({ 1, 0, 2 }, dtype):nonzero():totable())
     end
-    H.raises(function() local _ = oml.nonzero(3) end, "oml.nonzero: the tensor must be a tensor (got number)")
+    H.raises(function() local _ = oml.nonzero(3) end, "oml.nonzero: the input must be a tensor (got number)")
+  end)
+end)
+
+describe("writing into tensors that share memory", function()
+  it("masked_fill reads a mask that is a view of the tensor as it was", function()
+    local m = oml.ones({ 2, 2 }, "bool")
+    m:masked_fill_(m:t(), false) -- element (2,1) reads (1,2), written just before
+    assert.same({ { false, false }, { false, false } }, m:totable())
+    local r = oml.tensor { true, false, false, true, true }
+    r:masked_fill_(r:as_strided({ 5 }, { -1 }, 5), false) -- the mask reversed: true, true, false, false, true
+    assert.same({ false, false, false, true, false }, r:totable())
+    local s = oml.tensor { true, false, true }
+    s:masked_fill_(s, false) -- the very same view is fine as it is
+    assert.same({ false, false, false }, s:totable())
+  end)
+
+  it("refuses destinations whose elements share memory", function()
+    local e = oml.zeros(1, 3):expand(4, 3)
+    local msg = "the destination is an expanded view whose elements share memory"
+    H.raises(function() e:index_add_(1, { 1, 2 }, oml.ones(2, 3)) end, "oml.index_add_: " .. msg)
+    H.raises(function() e:index_copy_(1, { 1, 2 }, oml.ones(2, 3)) end, "oml.index_copy_: " .. msg)
+    H.raises(function() e:index_fill_(1, { 1, 2 }, 5) end, "oml.index_fill_: " .. msg)
+    H.raises(function() e:scatter_(1, oml.tensor({ { 1, 2, 3 } }, "int64"), 5) end, "oml.scatter_: " .. msg)
+    H.raises(function() e:masked_fill_(oml.tensor { true, false, true }, 5) end,
+      "oml.masked_fill_: the tensor is an expanded view whose elements share memory")
+    assert.same({ { 0, 0, 0 } }, e:narrow(1, 1, 1):totable())
   end)
 end)

@@ -133,3 +133,11 @@ describe("split and chunk", function()
     H.raises(function() local _ = oml.tensor(1):chunk(1) end, "oml.chunk: cannot chunk a 0-d tensor")
   end)
 end)
+
+describe("cat at the int64 limit", function()
+  it("refuses results longer than an int64 counts", function()
+    local a = oml.zeros(1, "uint8"):expand(2 ^ 62)
+    H.raises(function() local _ = oml.cat { a, a } end,
+      "oml.cat: the result would have more than 9223372036854775807 elements along dim 1")
+  end)
+end)

@@ -123,9 +123,9 @@ describe("mm", function()
     H.raises(function() local _ = oml.ones(2, 3):mm(oml.ones(4, 5)) end, "oml.mm: shapes [2,3] and [4,5] do not match")
     H.raises(function() local _ = oml.ones(3):mm(f) end, "oml.mm: expects 2-d tensors (got shapes [3] and [2,3])")
     H.raises(function() local _ = f:long():mm(f:t()) end,
-      "oml.mm: the first input is int64; matrix products take float32 or float64")
+      "oml.mm: the first input is int64; expected float32 or float64")
     H.raises(function() local _ = f:mm(f:t():int()) end,
-      "oml.mm: the second input is int32; matrix products take float32 or float64")
+      "oml.mm: the second input is int32; expected float32 or float64")
     H.raises(function() local _ = f:half():mm(f:t():half()) end, "oml.mm: the first input is float16")
     H.raises(function() local _ = f:mm(f:t():double()) end,
       "oml.mm: the inputs are float32 and float64; convert one so that both have one dtype")

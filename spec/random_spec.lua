@@ -315,9 +315,9 @@ end)
 describe("random errors", function()
   it("refuses dtypes a draw cannot fill", function()
     H.raises(function() local _ = oml.rand(2, "int64") end,
-             "oml.rand: the tensor is int64; random floats need float32 or float64")
+             "oml.rand: the tensor is int64; expected float32 or float64")
     H.raises(function() local _ = oml.randn(2, { dtype = "bool" }) end,
-             "oml.randn: the tensor is bool; random floats need float32 or float64")
+             "oml.randn: the tensor is bool; expected float32 or float64")
     H.raises(function() local _ = oml.empty(2, "int32"):uniform_() end, "oml.uniform_: the tensor is int32")
     H.raises(function() local _ = oml.empty(2, "uint8"):normal_() end, "oml.normal_: the tensor is uint8")
     H.raises(function() local _ = oml.empty(2, "float16"):uniform_() end,
@@ -327,6 +327,15 @@ describe("random errors", function()
     H.raises(function() local _ = oml.randperm(5, "bool") end,
              "oml.randperm: a permutation is int32, int64, float32 or float64 (got bool)")
     H.raises(function() local _ = oml.randperm(5, "uint8") end, "oml.randperm: a permutation is")
+  end)
+
+  it("refuses tensors whose elements share memory", function()
+    local e = oml.zeros(3):expand(2, 3)
+    local msg = "the tensor is an expanded view whose elements share memory"
+    H.raises(function() e:uniform_() end, "oml.uniform_: " .. msg)
+    H.raises(function() e:normal_() end, "oml.normal_: " .. msg)
+    H.raises(function() e:bernoulli_() end, "oml.bernoulli_: " .. msg)
+    assert.same({ 0, 0, 0 }, e:select(1, 1):totable())
   end)
 
   it("refuses bad ranges and parameters", function()
@@ -363,7 +372,7 @@ describe("random errors", function()
     H.raises(function() local _ = oml.empty(2):random_() end, "oml.random_: give the range")
     H.raises(function() local _ = oml.empty(2):random_(0.5) end, "oml.random_: high must be an integer (got 0.5)")
     H.raises(function() local _ = oml.empty(2):uniform_("a") end, "oml.uniform_: low must be a number (got string)")
-    H.raises(function() local _ = oml.uniform_("a") end, "oml.uniform_: the argument must be a tensor (got string)")
+    H.raises(function() local _ = oml.uniform_("a") end, "oml.uniform_: the input must be a tensor (got string)")
     H.raises(function() local _ = oml.rand(2, -1) end, "oml.rand: size 2 must be a non-negative integer (got -1)")
     H.raises(function() local _ = oml.rand(2, "complex") end, "oml.rand: unknown dtype complex")
   end)

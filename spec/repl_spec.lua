@@ -58,7 +58,7 @@ describe("bin/oml", function()
       "'still here'")
     assert.are.equal(0, status)
     assert.are.equal(table.concat({
-      "stdin:1: oml.rand: the tensor is int64; random floats need float32 or float64",
+      "stdin:1: oml.rand: the tensor is int64; expected float32 or float64",
       "stdin:1: boom",
       "(error object is a table value)",
       "stdin:1: unexpected symbol near '*'",

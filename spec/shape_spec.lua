@@ -128,3 +128,44 @@ describe("views", function()
     assert.same({ { 2, 3 }, { 5, 6 } }, v:totable())
   end)
 end)
+
+describe("sizes, strides and offsets near the int64 limits", function()
+  it("views whose sizes multiply beyond int64 are refused", function()
+    H.raises(function() local _ = oml.zeros(1, 1):expand(2 ^ 40, 2 ^ 40) end,
+      "oml.expand: a tensor of size [1099511627776,1099511627776] is too large")
+    H.raises(function() local _ = oml.zeros(4):as_strided({ 2 ^ 40, 2 ^ 40 }, { 0, 0 }) end,
+      "oml.as_strided: a tensor of size [1099511627776,1099511627776] is too large")
+    H.raises(function() local _ = oml.zeros(0):view(2 ^ 40, 2 ^ 40, 0) end,
+      "oml.view: a tensor of size [1099511627776,1099511627776,0] is too large")
+    H.raises(function() local _ = oml.zeros(6):view(2 ^ 40, -1, 2 ^ 40) end,
+      "oml.view: a tensor of size [1099511627776,-1,1099511627776] is too large")
+    assert.same({ 2 ^ 20, 2 ^ 20, 0 }, oml.zeros(0):view(2 ^ 20, 2 ^ 20, 0):size())
+  end)
+
+  it("as_strided refuses strides and offsets that reach past int64", function()
+    local msg = "oml.as_strided: the strides and offset of the view are too large"
+    -- 2 * 2^62 and -3 * 2^62 wrap around an int64
+    H.raises(function() local _ = oml.zeros(4):as_strided({ 3 }, { 2 ^ 62 }) end, msg)
+    H.raises(function() local _ = oml.zeros(4):as_strided({ 4 }, { -2 ^ 62 }, 4) end, msg)
+    -- in bytes: 2^62 float32 elements
+    H.raises(function() local _ = oml.zeros(4):as_strided({ 0 }, { 1 }, 2 ^ 62) end, msg)
+    -- the stride of a size-1 dim reaches nothing, yet the engine multiplies it
+    H.raises(function() local _ = oml.zeros(4):as_strided({ 1, 2 }, { 2 ^ 62, 1 }) end, msg)
+    H.raises(function() local _ = oml.zeros(4):as_strided({ 0, 2 ^ 40 }, { 1, 2 ^ 40 }) end, msg)
+    H.raises(function() local _ = oml.zeros(4):as_strided({ 1 }, { 1 }, 0) end, "oml.as_strided: storage offset 0 is below 1")
+    H.raises(function() local _ = oml.zeros(4):as_strided({ 2 }, { 4 }) end,
+      "oml.as_strided: the view reaches outside its storage of 4 elements")
+    -- an empty view may start past the end, as in PyTorch
+    assert.equal(101, oml.zeros(4):as_strided({ 0 }, { 1 }, 101):storage_offset())
+    assert.same({ 2 ^ 20 }, oml.zeros(4):as_strided({ 1 }, { 2 ^ 20 }):stride())
+  end)
+
+  it("narrow checks its range without overflow", function()
+    local huge = oml.zeros(1, "uint8"):expand(1.5 * 2 ^ 62)
+    -- start + length passes 2^63 (both exact in a double)
+    H.raises(function() local _ = huge:narrow(1, 2 ^ 52 + 1, 2 ^ 63 - 2048) end,
+      "oml.narrow: range 4503599627370497..9223372036854775807 is out of bounds for dim 1 of size 6917529027641081856")
+    H.raises(function() local _ = oml.zeros(4):narrow(1, 2, -1) end, "oml.narrow: length -1 is negative")
+    assert.same({ 2 ^ 61 }, huge:narrow(1, 2 ^ 52 + 1, 2 ^ 61):size())
+  end)
+end)

@@ -137,7 +137,7 @@ describe("sort", function()
     H.raises(function() local _ = m:sort(3) end, "oml.sort: dim 3 is out of range for a 2-d tensor")
     H.raises(function() local _ = m:sort(1, 1) end, "oml.sort: descending must be a boolean (got number)")
     H.raises(function() local _ = m:half():sort() end, "oml.sort: the input is float16, a storage-only dtype")
-    H.raises(function() local _ = oml.argsort(1) end, "oml.argsort: the tensor must be a tensor (got number)")
+    H.raises(function() local _ = oml.argsort(1) end, "oml.argsort: the input must be a tensor (got number)")
     H.raises(function() local _ = m:argsort(0) end, "oml.argsort: dim 0 is out of range for a 2-d tensor")
   end)
 end)
@@ -217,5 +217,37 @@ describe("topk", function()
     H.raises(function() local _ = m:topk(1, 1, "yes") end, "oml.topk: largest must be a boolean (got string)")
     H.raises(function() local _ = oml.tensor(1):topk(0) end, "oml.topk: k = 0 is out of range 1..1 for dim 1")
     H.raises(function() local _ = m:half():topk(1) end, "oml.topk: the input is float16, a storage-only dtype")
+  end)
+end)
+
+describe("the engine's outputs", function()
+  local ffi = require "ffi"
+  local T = require "oml.tensor"
+  local C = T.C
+
+  it("sort reads an input that shares memory with an output as it was", function()
+    local a = oml.tensor { { 3, 1, 2 }, { 9, 7, 8 }, { 6, 4, 5 } }
+    local indices = T.new()
+    T.check(C.oml_sort(a, a:t(), indices, 1, 0), "oml.sort") -- rows sorted, written as columns of a
+    assert.same({ { 1, 7, 4 }, { 2, 8, 5 }, { 3, 9, 6 } }, a:totable())
+    assert.same({ { 2, 3, 1 }, { 2, 3, 1 }, { 2, 3, 1 } }, indices:totable())
+    local b = oml.tensor { { 1, 4, 2, 3 }, { 8, 5, 7, 6 } }
+    local top = b:as_strided({ 2, 2 }, { -4, 1 }, 5) -- row 1 of the result lands on row 2 of b, and row 2 on row 1
+    T.check(C.oml_topk(b, top, nil, 2, 1, 1), "oml.topk")
+    assert.same({ { 8, 7, 2, 3 }, { 4, 3, 7, 6 } }, b:totable())
+    local s = oml.tensor { 3, 1, 2 }
+    T.check(C.oml_sort(s, s, nil, 0, 0), "oml.sort") -- in place
+    assert.same({ 1, 2, 3 }, s:totable())
+  end)
+
+  it("values and indices must be apart", function()
+    local a = oml.tensor({ 3, 1, 2 }, "int64")
+    local out = T.new()
+    assert.equal(-1, C.oml_sort(a, out, out, 0, 0))
+    assert.matches("the values and indices outputs share storage", ffi.string(C.oml_last_error()), 1, true)
+    assert.is_true(out.storage_ == nil)
+    local v = oml.zeros(2, "int64")
+    assert.equal(-1, C.oml_topk(a, v:narrow(1, 1, 1), v:narrow(1, 2, 1), 1, 0, 1))
+    assert.matches("share storage", ffi.string(C.oml_last_error()), 1, true)
   end)
 end)

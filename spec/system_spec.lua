@@ -76,6 +76,20 @@ describe("memory", function()
     H.raises(function() local _ = oml.empty(2 ^ 50) end, "oml.empty: out of memory: cannot allocate")
     H.raises(function() local _ = oml.empty(2 ^ 40, 2 ^ 40) end, "oml.empty: a tensor of size [1099511627776,1099511627776] is too large")
   end)
+
+  it("refuses sizes beyond any machine without overflowing its size classes", function()
+    -- 9e18 bytes: rounding up to a size class would pass the int64 range
+    H.raises(function() local _ = oml.empty({ 9e18 }, "uint8") end,
+      "oml.empty: out of memory: cannot allocate 9000000000000000000 bytes")
+    -- empty tensors too: the sizes other than 0 must multiply within an int64
+    H.raises(function() local _ = oml.empty(0, 2 ^ 40, 2 ^ 40) end,
+      "oml.empty: a tensor of size [0,1099511627776,1099511627776] is too large")
+    assert.same({ 0, 2 ^ 20, 2 ^ 20 }, oml.empty(0, 2 ^ 20, 2 ^ 20):size())
+  end)
+
+  it("refuses a missing stats struct", function()
+    assert.equal(-1, capi.C.oml_memory_stats_get(-1, nil))
+  end)
 end)
 
 describe("threads", function()
@@ -86,6 +100,14 @@ describe("threads", function()
     oml.set_num_threads(n)
     assert.equal(n, oml.get_num_threads())
     H.raises(function() oml.set_num_threads(0) end, "oml.set_num_threads: n must be a positive integer (got 0)")
+  end)
+
+  it("caps the thread count: libgomp aborts when it cannot create the threads", function()
+    local n = oml.get_num_threads()
+    oml.set_num_threads(100000)
+    local capped = oml.get_num_threads()
+    oml.set_num_threads(n)
+    assert.equal(512, capped)
   end)
 end)
 

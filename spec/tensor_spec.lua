@@ -175,3 +175,53 @@ describe("tensor properties", function()
     H.raises(function() t.foo = 1 end, "oml.Tensor: cannot set field 'foo'")
   end)
 end)
+
+describe("writing into expanded views", function()
+  it("copy and fill refuse a destination whose elements share memory", function()
+    local base = oml.zeros(1)
+    local e = base:expand(3)
+    H.raises(function() e:copy(oml.tensor { 1, 2, 3 }) end,
+      "oml.copy: the destination is an expanded view whose elements share memory")
+    H.raises(function() e:fill(2) end, "oml.fill: the tensor is an expanded view whose elements share memory")
+    assert.same({ 0 }, base:totable())
+    -- size-1 dims may have any stride
+    local one = oml.zeros(2):view(2, 1):expand(2, 1)
+    assert.same({ { 4 }, { 4 } }, one:fill(4):totable())
+  end)
+end)
+
+describe("int64 to float32", function()
+  it("rounds once, as a direct conversion", function()
+    -- 2^60 + 2^36 + 1 is just above the midpoint of two float32 neighbours;
+    -- through a float64 it would land on the midpoint and round down to 2^60.
+    -- torch 1.13: torch.tensor([2**60 + 2**36 + 1]).float() -> 2^60 + 2^37
+    local a = oml.tensor({ 2 ^ 60 + 2 ^ 36 }, "int64"):add(1)
+    assert.equal(2 ^ 60 + 2 ^ 37, a:float():item())
+    assert.equal(2 ^ 60 + 2 ^ 37, (a + oml.tensor { 0 }):item()) -- promoted to float32
+  end)
+end)
+
+describe("creation arguments", function()
+  it("oml.tensor of a tensor is a copy, as torch.tensor(t)", function()
+    local a = oml.tensor { 1, 2 }
+    local b = oml.tensor(a)
+    b:fill(0)
+    assert.same({ 1, 2 }, a:totable())
+    assert.same({ 1, 2 }, oml.tensor(a, "int64"):totable())
+  end)
+
+  it("eye, arange and linspace take every creation option", function()
+    assert.equal("int64", oml.eye(2, nil, "int64").dtype)
+    assert.same({ 2, 3 }, oml.eye(2, 3, { dtype = "float64", device = "cpu" }):size())
+    assert.equal("cpu", oml.arange(3, { device = "cpu" }).device)
+    assert.equal("float64", oml.linspace(0, 1, 3, { dtype = "float64", device = "cpu" }).dtype)
+    H.raises(function() local _ = oml.linspace(0, 1, 3, { dtype = "float64", devices = "cpu" }) end,
+      "oml.linspace: unknown option 'devices'")
+  end)
+
+  it("the _like functions refuse an unset tensor rather than reading its zeroed dtype and device", function()
+    local unset = require("oml.tensor").new()
+    H.raises(function() local _ = oml.zeros_like(unset) end, "oml.zeros_like: the input is an unset tensor")
+    H.raises(function() local _ = unset:float() end, "oml.to: the input is an unset tensor")
+  end)
+end)

@@ -135,7 +135,7 @@ int oml_eye(oml_tensor *out, int64_t n, int64_t m, int32_t dtype);
  * range of counters from the generator. g NULL means the default generator. */
 
 typedef struct oml_generator {
-  uint64_t seed_;    /* fields end in _ so that they never shadow the Lua methods g:seed() ... */
+  uint64_t seed_;    /* fields end in _, as in oml_tensor, so that they never shadow Lua methods */
   uint64_t offset_;  /* next unused 128-bit counter block */
 } oml_generator;
 
@@ -221,6 +221,22 @@ enum { OML_EUCLIDEAN = 0, OML_COSINE = 1 };
 
 int oml_normalize(const oml_tensor *a, oml_tensor *out, double p, int32_t dim, double eps); /* a / max(||a||_p, eps) */
 int oml_cdist(const oml_tensor *x, const oml_tensor *y, oml_tensor *out, int32_t metric);  /* [n,d] x [m,d] -> [n,m] */
+
+/* ---- retrieval: exact k-NN ------------------------------------------------
+ * For each row of queries [nq,d], the k rows of gallery [ng,d] (float32 or
+ * float64, one dtype) nearest in euclidean distance: distances [nq,k] in that
+ * dtype, ascending, ties to the lower gallery index; indices [nq,k] int64,
+ * 1-based. Block by block: the nq x ng distances are never all held at once.
+ * Exclusions (each may be NULL): self_index [nq] (int32/int64) names one
+ * gallery row per query to skip (1-based, 0 for none); query_sequence [nq]
+ * and gallery_sequence [ng] (int32/int64, both or neither) skip the gallery
+ * rows whose id equals the query's. A row with fewer than k eligible items
+ * ends in distance +inf and index 0; counts [nq] int64 (may be NULL) says
+ * how many were found. query_block and gallery_block: rows per GEMM, 0 for
+ * the tuned default. Results do not depend on the thread count. */
+int oml_knn_search(const oml_tensor *queries, const oml_tensor *gallery, const oml_tensor *self_index,
+                   const oml_tensor *query_sequence, const oml_tensor *gallery_sequence, oml_tensor *distances,
+                   oml_tensor *indices, oml_tensor *counts, int64_t k, int64_t query_block, int64_t gallery_block);
 
 /* ffi:end */
 

@@ -18,16 +18,12 @@ local FAMILIES = {
 }
 
 for _, family in ipairs(FAMILIES) do
-  local ok, mod = pcall(require, "oml.ops." .. family)
-  if not ok then
-    if not tostring(mod):find("module 'oml.ops." .. family .. "' not found", 1, true) then error(mod, 0) end
-  else
-    for name, fn in pairs(mod.methods or {}) do
-      T.Tensor[name] = fn
-      oml[name] = oml[name] or fn
-    end
-    for name, fn in pairs(mod.functions or {}) do oml[name] = fn end
+  local mod = require("oml.ops." .. family)
+  for name, fn in pairs(mod.methods or {}) do
+    T.Tensor[name] = fn
+    oml[name] = oml[name] or fn
   end
+  for name, fn in pairs(mod.functions or {}) do oml[name] = fn end
 end
 
 return oml

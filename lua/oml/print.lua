@@ -29,7 +29,7 @@ function M.set_printoptions(new)
   for k, v in pairs(new) do
     local ok = OPTION_CHECKS[k]
     if ok == nil then T.raise(name, "unknown option '%s'", tostring(k)) end
-    if type(v) ~= "number" or not ok(v) then T.raise(name, "bad value for %s: %s", k, tostring(v)) end
+    if type(v) ~= "number" or not ok(v) then T.raise(name, "bad value for %s: %s", k, T.show(v)) end
   end
   local old = {}
   for k, v in pairs(options) do old[k] = v end
@@ -39,12 +39,12 @@ end
 
 -- ---- reading elements ----------------------------------------------------------
 
-local FLOAT64, BOOL, FLOAT16, BFLOAT16 = 1, 5, 6, 7
+local FLOAT32, FLOAT64, BOOL, FLOAT16, BFLOAT16 = T.FLOAT32, T.FLOAT64, T.BOOL, T.FLOAT16, T.BFLOAT16
 
 -- A CPU tensor whose elements Lua reads through a typed pointer.
 local function readable(t)
   local dtype = t.dtype_
-  if dtype == FLOAT16 or dtype == BFLOAT16 then dtype = 0 end
+  if dtype == FLOAT16 or dtype == BFLOAT16 then dtype = FLOAT32 end
   if dtype == t.dtype_ and t.device_ == T.CPU then return t end
   local out = T.new()
   T.check(C.oml_tensor_to(t, out, dtype, T.CPU), "oml.print")

@@ -41,6 +41,7 @@ static int64_t size_class(int64_t n) {
   if (n <= 4096) return (n + ALIGNMENT - 1) & ~(int64_t)(ALIGNMENT - 1);
   int64_t top = (int64_t)1 << (63 - __builtin_clzll((uint64_t)(n - 1)));
   int64_t step = top / 4;
+  if (n > INT64_MAX - step) return n; /* beyond any machine: left as asked, for the allocation to refuse */
   return (n + step - 1) / step * step;
 }
 
@@ -142,6 +143,7 @@ void oml_free(void *p, int64_t nbytes, int32_t device) {
 int oml_memory_stats_get(int32_t device, oml_memory_stats *out) {
   cache *c = cache_of(device);
   if (c == NULL) return oml_error("no such device %d", device);
+  if (out == NULL) return oml_error("no stats struct to fill");
   pthread_mutex_lock(&lock);
   *out = c->stats;
   pthread_mutex_unlock(&lock);

@@ -47,10 +47,18 @@ int oml_check_math(const oml_tensor *t, const char *what) {
   return 0;
 }
 
+/* "cpu" or "cuda:N" into buf */
+static const char *device_str(int32_t device, char *buf, size_t n) {
+  if (device == OML_CPU) snprintf(buf, n, "cpu");
+  else snprintf(buf, n, "cuda:%d", device);
+  return buf;
+}
+
 int oml_check_same_device(const oml_tensor *a, const oml_tensor *b) {
+  char da[16], db[16];
   if (a->device_ != b->device_)
-    return oml_error("tensors are on different devices (%s%d and %s%d)", a->device_ < 0 ? "cpu" : "cuda:",
-                     a->device_ < 0 ? 0 : a->device_, b->device_ < 0 ? "cpu" : "cuda:", b->device_ < 0 ? 0 : b->device_);
+    return oml_error("tensors are on different devices (%s and %s)", device_str(a->device_, da, sizeof da),
+                     device_str(b->device_, db, sizeof db));
   return 0;
 }
 
@@ -64,5 +72,19 @@ int oml_check_index_dtype(const oml_tensor *index, const char *what) {
   if (oml_check_set(index, what)) return -1;
   if (index->dtype_ != OML_INT32 && index->dtype_ != OML_INT64)
     return oml_error("%s must be an int32 or int64 tensor (got %s)", what, oml_dtype_name(index->dtype_));
+  return 0;
+}
+
+int oml_check_float(const oml_tensor *t, const char *what) {
+  if (oml_check_math(t, what) || oml_check_cpu(t, what)) return -1;
+  if (t->dtype_ != OML_FLOAT32 && t->dtype_ != OML_FLOAT64)
+    return oml_error("%s is %s; expected float32 or float64", what, oml_dtype_name(t->dtype_));
+  return 0;
+}
+
+int oml_check_apart_outputs(const oml_tensor *values, const oml_tensor *indices) {
+  if (values == NULL || indices == NULL) return 0;
+  if (values == indices || (values->storage_ != NULL && values->storage_ == indices->storage_))
+    return oml_error("the values and indices outputs share storage");
   return 0;
 }

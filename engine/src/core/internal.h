@@ -39,6 +39,12 @@ int oml_check_math(const oml_tensor *t, const char *what);       /* set, and not
 int oml_check_same_device(const oml_tensor *a, const oml_tensor *b);
 int oml_check_dim(int32_t dim, int32_t ndim);                    /* 0 <= dim < max(ndim, 1) */
 int oml_check_index_dtype(const oml_tensor *index, const char *what); /* int32 or int64 */
+int oml_check_float(const oml_tensor *t, const char *what);      /* math, on the CPU, float32 or float64 */
+/* a tensor written in place: no two of its elements share memory (as in
+ * an expanded view), so that the result does not depend on write order */
+int oml_check_writable(const oml_tensor *t, const char *what);
+/* the values and indices outputs of one op (either may be NULL) are apart */
+int oml_check_apart_outputs(const oml_tensor *values, const oml_tensor *indices);
 
 /* ---- dtypes ------------------------------------------------------------- */
 
@@ -57,6 +63,15 @@ void oml_free(void *p, int64_t nbytes, int32_t device);
 oml_storage *oml_storage_new(int64_t nbytes, int32_t device);
 void oml_storage_retain(oml_storage *s);
 void oml_storage_release(oml_storage *s);
+
+/* An unset tensor, for locals that receive results. */
+static inline oml_tensor oml_tensor_unset(void) {
+  oml_tensor t;
+  memset(&t, 0, sizeof t);
+  return t;
+}
+/* The storage elements [*lo, *hi] that t touches; *lo > *hi when t is empty. */
+void oml_tensor_span(const oml_tensor *t, int64_t *lo, int64_t *hi);
 
 /* Gives out the result's shape: allocates an unset out, or checks that a set
  * out has this shape, dtype and device. */

@@ -9,6 +9,29 @@ static int check_sizes(int32_t ndim, const int64_t *size) {
   return 0;
 }
 
+/* The product of max(size, 1) over the dims; 0 when it exceeds an int64. */
+static int64_t nonzero_product(int32_t ndim, const int64_t *size) {
+  int64_t n = 1;
+  for (int32_t d = 0; d < ndim; d++)
+    if (__builtin_mul_overflow(n, size[d] > 0 ? size[d] : 1, &n)) return 0;
+  return n;
+}
+
+/* numel = the product of the sizes. The sizes other than 0 must multiply
+ * (by elsize too) within an int64, so that no product of sizes, strides or
+ * byte offsets computed for the tensor overflows, even when it is empty. */
+static int checked_numel(int32_t ndim, const int64_t *size, int64_t elsize, int64_t *numel) {
+  int64_t n = nonzero_product(ndim, size);
+  if (n == 0 || n > INT64_MAX / elsize) {
+    char buf[OML_SHAPE_BUF];
+    return oml_error("a tensor of size %s is too large", oml_sizes_str(ndim, size, buf));
+  }
+  for (int32_t d = 0; d < ndim; d++)
+    if (size[d] == 0) n = 0;
+  *numel = n;
+  return 0;
+}
+
 void oml_tensor_set_contiguous_strides(oml_tensor *t) {
   int64_t n = 1;
   for (int32_t d = t->ndim_ - 1; d >= 0; d--) {
@@ -24,20 +47,13 @@ int oml_tensor_empty(oml_tensor *out, int32_t ndim, const int64_t *size, int32_t
   if (check_sizes(ndim, size)) return -1;
   int64_t elsize = oml_dtype_size(dtype);
   if (elsize == 0) return oml_error("unknown dtype %d", dtype);
-  oml_tensor t;
-  memset(&t, 0, sizeof t);
+  int64_t numel = 0;
+  if (checked_numel(ndim, size, elsize, &numel)) return -1;
+  oml_tensor t = oml_tensor_unset();
   t.ndim_ = ndim;
   t.dtype_ = dtype;
   t.device_ = device;
-  int64_t numel = 1;
-  for (int32_t d = 0; d < ndim; d++) {
-    if (size[d] > 0 && numel > INT64_MAX / elsize / size[d]) {
-      char buf[OML_SHAPE_BUF];
-      return oml_error("a tensor of size %s is too large", oml_sizes_str(ndim, size, buf));
-    }
-    numel *= size[d];
-    t.size_[d] = size[d];
-  }
+  for (int32_t d = 0; d < ndim; d++) t.size_[d] = size[d];
   oml_tensor_set_contiguous_strides(&t);
   t.storage_ = oml_storage_new(numel * elsize, device);
   if (t.storage_ == NULL) return -1;
@@ -74,22 +90,36 @@ int oml_out_prepare(oml_tensor *out, int32_t ndim, const int64_t *size, int32_t 
   if (out->dtype_ != dtype)
     return oml_error("the output is %s but the result is %s", oml_dtype_name(out->dtype_), oml_dtype_name(dtype));
   if (out->device_ != device) return oml_error("the output is on another device than the inputs");
-  for (int32_t d = 0; d < ndim; d++)
-    if (out->stride_[d] == 0 && out->size_[d] > 1)
-      return oml_error("the output is an expanded view whose elements share memory; write into a contiguous tensor");
+  return oml_check_writable(out, "the output");
+}
+
+int oml_check_writable(const oml_tensor *t, const char *what) {
+  if (t->numel_ == 0) return 0; /* nothing is written (and contiguous strides can be 0 next to a size 0) */
+  for (int32_t d = 0; d < t->ndim_; d++)
+    if (t->stride_[d] == 0 && t->size_[d] > 1)
+      return oml_error("%s is an expanded view whose elements share memory; write into a contiguous tensor", what);
   return 0;
+}
+
+void oml_tensor_span(const oml_tensor *t, int64_t *lo, int64_t *hi) {
+  *lo = *hi = t->offset_;
+  if (t->numel_ == 0) {
+    *hi = *lo - 1;
+    return;
+  }
+  for (int32_t d = 0; d < t->ndim_; d++) {
+    if (t->stride_[d] < 0) *lo += t->stride_[d] * (t->size_[d] - 1);
+    else *hi += t->stride_[d] * (t->size_[d] - 1);
+  }
 }
 
 /* The byte range [lo, hi] that t touches; 0 for an empty tensor. */
 static int byte_span(const oml_tensor *t, const char **lo, const char **hi) {
-  if (t->numel_ == 0) return 0;
-  int64_t a = 0, b = 0, elsize = oml_dtype_size(t->dtype_);
-  for (int32_t d = 0; d < t->ndim_; d++) {
-    if (t->stride_[d] < 0) a += t->stride_[d] * (t->size_[d] - 1);
-    else b += t->stride_[d] * (t->size_[d] - 1);
-  }
-  *lo = t->data_ + a * elsize;
-  *hi = t->data_ + (b + 1) * elsize - 1;
+  int64_t a, b, elsize = oml_dtype_size(t->dtype_);
+  oml_tensor_span(t, &a, &b);
+  if (a > b) return 0;
+  *lo = t->storage_->data + a * elsize;
+  *hi = t->storage_->data + (b + 1) * elsize - 1;
   return 1;
 }
 
@@ -109,17 +139,15 @@ int oml_may_overlap(const oml_tensor *a, const oml_tensor *b) {
 static int make_view(const oml_tensor *t, oml_tensor *out, int32_t ndim, const int64_t *size,
                      const int64_t *stride, int64_t offset) {
   if (out == NULL) return oml_error("no output tensor");
-  oml_tensor v;
-  memset(&v, 0, sizeof v);
+  oml_tensor v = oml_tensor_unset();
+  if (checked_numel(ndim, size, oml_dtype_size(t->dtype_), &v.numel_)) return -1; /* expand can make any size */
   v.ndim_ = ndim;
   v.dtype_ = t->dtype_;
   v.device_ = t->device_;
   v.offset_ = offset;
-  v.numel_ = 1;
   for (int32_t d = 0; d < ndim; d++) {
     v.size_[d] = size[d];
     v.stride_[d] = stride[d];
-    v.numel_ *= size[d];
   }
   v.storage_ = t->storage_;
   v.data_ = t->storage_->data + offset * oml_dtype_size(t->dtype_);
@@ -137,16 +165,28 @@ int oml_tensor_alias(const oml_tensor *t, oml_tensor *out) {
 int oml_tensor_as_strided(const oml_tensor *t, oml_tensor *out, int32_t ndim, const int64_t *size,
                           const int64_t *stride, int64_t offset) {
   if (oml_check_set(t, "the tensor") || check_sizes(ndim, size)) return -1;
-  if (offset < 0) return oml_error("offset %lld is negative", (long long)offset);
-  int64_t lo = offset, hi = offset, numel = 1;
+  /* the offset 1-based, as t:storage_offset() */
+  if (offset < 0) return oml_error("storage offset %lld is below 1", (long long)offset + 1);
+  /* The offset plus |stride| * max(size, 1) over the dims, in bytes, bounds
+   * every index and byte offset computed for the view later on; it must fit
+   * an int64, for empty views and the strides of size-1 dims too. */
+  int64_t elsize = oml_dtype_size(t->dtype_), total = offset;
+  int overflow = 0, empty = 0;
   for (int32_t d = 0; d < ndim; d++) {
-    numel *= size[d];
-    if (size[d] == 0) continue;
+    int64_t reach;
+    empty |= size[d] == 0;
+    overflow |= stride[d] == INT64_MIN ||
+                __builtin_mul_overflow(stride[d] < 0 ? -stride[d] : stride[d], size[d] > 1 ? size[d] : 1, &reach) ||
+                __builtin_add_overflow(total, reach, &total);
+  }
+  if (overflow || total > INT64_MAX / elsize) return oml_error("the strides and offset of the view are too large");
+  /* the elements [lo, hi] that a non-empty view reaches must lie in the storage */
+  int64_t capacity = t->storage_->nbytes / elsize, lo = offset, hi = offset;
+  for (int32_t d = 0; d < ndim && !empty; d++) {
     if (stride[d] < 0) lo += stride[d] * (size[d] - 1);
     else hi += stride[d] * (size[d] - 1);
   }
-  int64_t capacity = t->storage_->nbytes / oml_dtype_size(t->dtype_);
-  if (numel > 0 && (lo < 0 || hi >= capacity))
+  if (!empty && (lo < 0 || hi >= capacity))
     return oml_error("the view reaches outside its storage of %lld elements", (long long)capacity);
   return make_view(t, out, ndim, size, stride, offset);
 }
@@ -187,7 +227,6 @@ static int infer_size(const oml_tensor *t, int32_t ndim, const int64_t *size, in
   if (ndim < 0 || ndim > OML_MAX_DIMS)
     return oml_error("a tensor has at most %d dims (got %d)", OML_MAX_DIMS, ndim);
   int32_t infer = -1;
-  int64_t n = 1;
   for (int32_t d = 0; d < ndim; d++) {
     out[d] = size[d];
     if (size[d] == -1) {
@@ -195,11 +234,14 @@ static int infer_size(const oml_tensor *t, int32_t ndim, const int64_t *size, in
       infer = d;
     } else if (size[d] < 0) {
       return oml_error("size %lld of dim %d is negative", (long long)size[d], d + 1);
-    } else {
-      n *= size[d];
     }
   }
   char a[OML_SHAPE_BUF], b[OML_SHAPE_BUF];
+  /* the product of the known sizes; -1 counts as 1 here */
+  int64_t n = nonzero_product(ndim, size);
+  if (n == 0) return oml_error("a tensor of size %s is too large", oml_sizes_str(ndim, size, a));
+  for (int32_t d = 0; d < ndim; d++)
+    if (size[d] == 0) n = 0;
   if (infer >= 0) {
     if (n == 0 || t->numel_ % n != 0)
       return oml_error("shape %s is invalid for a tensor of %lld elements", oml_sizes_str(ndim, size, a),
@@ -227,8 +269,7 @@ int oml_tensor_reshape(const oml_tensor *t, oml_tensor *out, int32_t ndim, const
   int64_t sz[OML_MAX_DIMS], st[OML_MAX_DIMS];
   if (oml_check_set(t, "the tensor") || infer_size(t, ndim, size, sz)) return -1;
   if (view_strides(t, ndim, sz, st)) return make_view(t, out, ndim, sz, st, t->offset_);
-  oml_tensor tmp;
-  memset(&tmp, 0, sizeof tmp);
+  oml_tensor tmp = oml_tensor_unset();
   if (oml_tensor_clone(t, &tmp)) return -1;
   int rc = oml_tensor_view(&tmp, out, ndim, sz);
   oml_tensor_release(&tmp);
@@ -240,9 +281,10 @@ int oml_tensor_narrow(const oml_tensor *t, oml_tensor *out, int32_t dim, int64_t
   if (t->ndim_ == 0) return oml_error("cannot narrow a 0-d tensor");
   if (oml_check_dim(dim, t->ndim_)) return -1;
   int64_t n = t->size_[dim];
-  if (start < 0 || length < 0 || start + length > n)
+  if (length < 0) return oml_error("length %lld is negative", (long long)length);
+  if (start < 0 || start > n || length > n - start)
     return oml_error("range %lld..%lld is out of bounds for dim %d of size %lld", (long long)start + 1,
-                     (long long)(start + length), dim + 1, (long long)n);
+                     (long long)(start > INT64_MAX - length ? INT64_MAX : start + length), dim + 1, (long long)n);
   int64_t size[OML_MAX_DIMS];
   memcpy(size, t->size_, sizeof size);
   size[dim] = length;

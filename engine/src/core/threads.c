@@ -6,8 +6,13 @@
 /* OpenBLAS's own setter; declared here since cblas.h does not carry it everywhere. */
 void openblas_set_num_threads(int n);
 
+/* More threads than this never help, and far more make thread creation fail
+ * inside libgomp, which then aborts the process (ggml caps at 512 too). */
+#define MAX_THREADS 512
+
 void oml_set_num_threads(int32_t n) {
   if (n < 1) n = 1;
+  if (n > MAX_THREADS) n = MAX_THREADS;
   omp_set_num_threads(n);
   openblas_set_num_threads(n);
 }

@@ -24,6 +24,10 @@ typedef struct convert_ctx { int32_t src, dst; } convert_ctx;
  * switch runs once per block rather than once per element. */
 static void copy_convert(char **p, const int64_t *s, int64_t n, void *ctx) {
   const convert_ctx *c = ctx;
+  if (c->src == OML_INT64 && c->dst == OML_FLOAT32) { /* through a double, beyond 2^53 it would round twice */
+    for (int64_t i = 0; i < n; i++) *(float *)(p[0] + i * s[0]) = (float)*(const int64_t *)(p[1] + i * s[1]);
+    return;
+  }
   double buf[256];
   for (int64_t start = 0; start < n; start += 256) {
     int64_t m = n - start < 256 ? n - start : 256;

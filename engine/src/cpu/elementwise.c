@@ -27,7 +27,7 @@
 
 #define BINARY_LOOP(NAME, T, TO, EXPR)                                                      \
   static void NAME(char **p, const int64_t *s, int64_t n, void *ctx) {                      \
-    int *bad = ctx;                                                                         \
+    int flag = 0, *bad = &flag; /* a local flag, published below: threads share ctx */     \
     (void)bad;                                                                              \
     const int64_t es = sizeof(T), eo = sizeof(TO);                                          \
     if (s[0] == eo && s[1] == es && s[2] == es) {                                           \
@@ -48,6 +48,7 @@
         *(TO *)(p[0] + i * s[0]) = (TO)(EXPR);                                              \
       }                                                                                     \
     }                                                                                       \
+    if (flag) __atomic_store_n((int *)ctx, flag, __ATOMIC_RELAXED);                         \
   }
 
 /* ---- unary -------------------------------------------------------------- */
@@ -216,7 +217,8 @@ typedef struct clamp_ctx { double low, high; } clamp_ctx;
     const T lo = (T)c->low, hi = (T)c->high;                                                \
     for (int64_t i = 0; i < n; i++) {                                                       \
       T x = *(const T *)(p[1] + i * s[1]);                                                  \
-      *(T *)(p[0] + i * s[0]) = x < lo ? lo : (x > hi ? hi : x);                            \
+      x = x < lo ? lo : x;                                                                  \
+      *(T *)(p[0] + i * s[0]) = x > hi ? hi : x;                                            \
     }                                                                                       \
   }
 
@@ -226,7 +228,9 @@ CLAMP_LOOP(clamp_i32, int32_t)
 CLAMP_LOOP(clamp_i64, int64_t)
 CLAMP_LOOP(clamp_u8, uint8_t)
 
-/* Bounds arrive already limited to the dtype's range (see ops/elementwise.c). */
+/* Bounds arrive already limited to the dtype's range (see ops/elementwise.c).
+ * The upper bound is applied last, so that bounds that cross (integer bounds
+ * rounded inwards: clamp(0.5, 0.7)) give it everywhere, as torch.clamp. */
 void oml_cpu_clamp(const oml_tensor *a, oml_tensor *out, double low, double high) {
   clamp_ctx c = {low, high};
   const oml_tensor *ops[2] = {out, a};

@@ -4,29 +4,12 @@
 
 #include <math.h>
 
-static oml_tensor unset(void) {
-  oml_tensor t;
-  memset(&t, 0, sizeof t);
-  return t;
-}
-
-/* The range of storage elements that t touches: [*lo, *lo + *n). */
-static void span(const oml_tensor *t, int64_t *lo, int64_t *n) {
-  int64_t a = t->offset_, b = t->offset_;
-  for (int32_t d = 0; d < t->ndim_; d++) {
-    if (t->size_[d] == 0) { *lo = t->offset_; *n = 0; return; }
-    if (t->stride_[d] < 0) a += t->stride_[d] * (t->size_[d] - 1);
-    else b += t->stride_[d] * (t->size_[d] - 1);
-  }
-  *lo = a;
-  *n = b - a + 1;
-}
-
 /* host becomes a CPU view, with t's geometry, of a CPU copy of the part of
  * t's device storage that t touches. */
 static int stage(const oml_tensor *t, oml_tensor *buffer, oml_tensor *host) {
-  int64_t lo, n, elsize = oml_dtype_size(t->dtype_);
-  span(t, &lo, &n);
+  int64_t lo, hi, elsize = oml_dtype_size(t->dtype_);
+  oml_tensor_span(t, &lo, &hi);
+  int64_t n = hi - lo + 1;
   if (oml_tensor_empty(buffer, 1, &n, t->dtype_, OML_CPU)) return -1;
   if (n > 0 && oml_device_memcpy(buffer->data_, OML_CPU, t->storage_->data + lo * elsize, t->device_, n * elsize))
     return -1;
@@ -34,7 +17,8 @@ static int stage(const oml_tensor *t, oml_tensor *buffer, oml_tensor *host) {
 }
 
 static int copy_across_devices(const oml_tensor *src, oml_tensor *dst) {
-  oml_tensor sbuf = unset(), shost = unset(), dbuf = unset(), dhost = unset();
+  oml_tensor sbuf = oml_tensor_unset(), shost = oml_tensor_unset();
+  oml_tensor dbuf = oml_tensor_unset(), dhost = oml_tensor_unset();
   int rc = -1;
   const oml_tensor *hsrc = src;
   if (src->device_ != OML_CPU) {
@@ -49,8 +33,9 @@ static int copy_across_devices(const oml_tensor *src, oml_tensor *dst) {
   /* to a device: fill a host image of dst's span, then send it over */
   if (stage(dst, &dbuf, &dhost)) goto done;
   oml_cpu_copy(hsrc, &dhost);
-  int64_t lo, n, elsize = oml_dtype_size(dst->dtype_);
-  span(dst, &lo, &n);
+  int64_t lo, hi, elsize = oml_dtype_size(dst->dtype_);
+  oml_tensor_span(dst, &lo, &hi);
+  int64_t n = hi - lo + 1;
   rc = n > 0 ? oml_device_memcpy(dst->storage_->data + lo * elsize, dst->device_, dbuf.data_, OML_CPU, n * elsize) : 0;
 done:
   oml_tensor_release(&sbuf);
@@ -61,15 +46,17 @@ done:
 }
 
 int oml_copy(const oml_tensor *src, oml_tensor *dst) {
-  if (oml_check_set(src, "the source") || oml_check_set(dst, "the destination")) return -1;
-  oml_tensor e = unset();
+  if (oml_check_set(src, "the source") || oml_check_set(dst, "the destination") ||
+      oml_check_writable(dst, "the destination"))
+    return -1;
+  oml_tensor e = oml_tensor_unset();
   char a[OML_SHAPE_BUF], b[OML_SHAPE_BUF];
   if (oml_tensor_expand(src, &e, dst->ndim_, dst->size_))
     return oml_error("cannot copy a tensor of shape %s into one of shape %s", oml_shape_str(src, a),
                      oml_shape_str(dst, b));
   int rc = 0;
   if (oml_may_overlap(&e, dst)) { /* read the source before any of it is overwritten */
-    oml_tensor c = unset();
+    oml_tensor c = oml_tensor_unset();
     rc = oml_tensor_clone(&e, &c);
     oml_tensor_release(&e);
     if (rc) return rc;
@@ -82,12 +69,12 @@ int oml_copy(const oml_tensor *src, oml_tensor *dst) {
 }
 
 int oml_fill(oml_tensor *t, double value) {
-  if (oml_check_set(t, "the tensor")) return -1;
+  if (oml_check_set(t, "the tensor") || oml_check_writable(t, "the tensor")) return -1;
   if (t->device_ == OML_CPU) {
     oml_cpu_fill(t, value);
     return 0;
   }
-  oml_tensor host = unset(); /* the CUDA backend will fill in place; until then, through the host */
+  oml_tensor host = oml_tensor_unset(); /* the CUDA backend will fill in place; until then, through the host */
   int rc = oml_tensor_empty(&host, t->ndim_, t->size_, t->dtype_, OML_CPU);
   if (rc == 0) {
     oml_cpu_fill(&host, value);

@@ -6,21 +6,8 @@
 
 #include <limits.h>
 
-static oml_tensor unset(void) {
-  oml_tensor t;
-  memset(&t, 0, sizeof t);
-  return t;
-}
-
-static int check_float(const oml_tensor *t, const char *what) {
-  if (oml_check_cpu(t, what)) return -1;
-  if (t->dtype_ != OML_FLOAT32 && t->dtype_ != OML_FLOAT64)
-    return oml_error("%s is %s; expected float32 or float64", what, oml_dtype_name(t->dtype_));
-  return 0;
-}
-
 int oml_normalize(const oml_tensor *a, oml_tensor *out, double p, int32_t dim, double eps) {
-  if (check_float(a, "the input") || oml_check_dim(dim, a->ndim_)) return -1;
+  if (oml_check_float(a, "the input") || oml_check_dim(dim, a->ndim_)) return -1;
   if (p != p) return oml_error("p must not be NaN");
   if (!(eps >= 0)) return oml_error("eps must be >= 0 (got %g)", eps);
   if (out == NULL) return oml_error("no output tensor");
@@ -31,7 +18,7 @@ int oml_normalize(const oml_tensor *a, oml_tensor *out, double p, int32_t dim, d
     oml_cpu_normalize(a, out, p, dim, eps);
     return 0;
   }
-  oml_tensor tmp = unset();
+  oml_tensor tmp = oml_tensor_unset();
   int rc = oml_tensor_empty(&tmp, a->ndim_, a->size_, a->dtype_, OML_CPU);
   if (rc == 0) {
     oml_cpu_normalize(a, &tmp, p, dim, eps);
@@ -48,7 +35,8 @@ int oml_normalize(const oml_tensor *a, oml_tensor *out, double p, int32_t dim, d
 
 /* The products x @ y^T (scaled by alpha) through BLAS into work, then the distances. */
 static int cdist_gemm(const oml_tensor *x, const oml_tensor *y, oml_tensor *work, int32_t metric) {
-  oml_tensor xr = unset(), yr = unset(), yt = unset(), xx = unset(), yy = unset();
+  oml_tensor xr = oml_tensor_unset(), yr = oml_tensor_unset(), yt = oml_tensor_unset();
+  oml_tensor xx = oml_tensor_unset(), yy = oml_tensor_unset();
   int rc = oml_cpu_blas_operand(x, &xr);
   if (rc == 0) rc = oml_cpu_blas_operand(y, &yr);
   if (rc == 0) rc = oml_tensor_transpose(&yr, &yt, 0, 1);
@@ -69,7 +57,7 @@ static int cdist_gemm(const oml_tensor *x, const oml_tensor *y, oml_tensor *work
 }
 
 int oml_cdist(const oml_tensor *x, const oml_tensor *y, oml_tensor *out, int32_t metric) {
-  if (check_float(x, "x") || check_float(y, "y")) return -1;
+  if (oml_check_float(x, "x") || oml_check_float(y, "y")) return -1;
   char sx[OML_SHAPE_BUF], sy[OML_SHAPE_BUF];
   if (x->dtype_ != y->dtype_)
     return oml_error("x is %s but y is %s", oml_dtype_name(x->dtype_), oml_dtype_name(y->dtype_));
@@ -93,7 +81,7 @@ int oml_cdist(const oml_tensor *x, const oml_tensor *y, oml_tensor *out, int32_t
   /* x and y are read after out is written, so even the very same view would clash */
   int in_place = out->storage_ != x->storage_ && out->storage_ != y->storage_ &&
                  (direct || oml_cpu_blas_writable(out));
-  oml_tensor work = unset();
+  oml_tensor work = oml_tensor_unset();
   int rc = in_place ? oml_tensor_alias(out, &work) : oml_tensor_empty(&work, 2, size, x->dtype_, OML_CPU);
   if (rc == 0 && direct) oml_cpu_cdist_direct(x, y, &work);
   else if (rc == 0) rc = cdist_gemm(x, y, &work, metric);

@@ -5,12 +5,6 @@
 
 #include <math.h>
 
-static oml_tensor unset(void) {
-  oml_tensor t;
-  memset(&t, 0, sizeof t);
-  return t;
-}
-
 static int is_comparison(int32_t op) { return op >= OML_EQ && op <= OML_LOGICAL_OR; }
 
 /* A temporary of t in dtype: an alias when it already has it, else a copy. */
@@ -34,14 +28,16 @@ typedef int (*kernel_fn)(const oml_tensor *const *ins, oml_tensor *out, const vo
 /* Gives out the result (allocating it as dtype `result` when unset) and runs
  * the kernel on the nin inputs, whose output dtype is kout: straight into out
  * when the dtypes agree, else through a temporary and a converting copy. An
- * input that shares memory with out (a:add_(a:t())) is read from a copy. */
+ * input that shares memory with out (a:add_(a:t())) is read from a copy. A
+ * kernel that may fail midway (may_fail: integer pow and fmod) writes a
+ * caller's out through the temporary too, so that a failure leaves it as it was. */
 static int run(kernel_fn kernel, int32_t nin, const oml_tensor *const *ins, oml_tensor *out, const void *arg,
-               int32_t ndim, const int64_t *size, int32_t kout, int32_t result, int32_t device) {
+               int32_t ndim, const int64_t *size, int32_t kout, int32_t result, int32_t device, int may_fail) {
   if (out == NULL) return oml_error("no output tensor");
   if (check_cast(result, out)) return -1;
   int fresh = out->storage_ == NULL;
   if (oml_out_prepare(out, ndim, size, fresh ? result : out->dtype_, device)) return -1;
-  oml_tensor copies[3] = {unset(), unset(), unset()};
+  oml_tensor copies[3] = {oml_tensor_unset(), oml_tensor_unset(), oml_tensor_unset()};
   const oml_tensor *safe[3];
   int rc = 0;
   for (int32_t i = 0; i < nin && rc == 0; i++) {
@@ -51,10 +47,10 @@ static int run(kernel_fn kernel, int32_t nin, const oml_tensor *const *ins, oml_
       safe[i] = &copies[i];
     }
   }
-  if (rc == 0 && out->dtype_ == kout) {
+  if (rc == 0 && out->dtype_ == kout && (fresh || !may_fail)) {
     rc = kernel(safe, out, arg);
   } else if (rc == 0) {
-    oml_tensor tmp = unset();
+    oml_tensor tmp = oml_tensor_unset();
     rc = oml_tensor_empty(&tmp, ndim, size, kout, device);
     if (rc == 0) rc = kernel(safe, &tmp, arg);
     if (rc == 0) rc = oml_copy(&tmp, out);
@@ -85,10 +81,10 @@ int oml_unary(const oml_tensor *a, oml_tensor *out, int32_t op) {
     if (!oml_is_floating(k) && !keeps_integers) k = OML_FLOAT32;
     kout = result = k;
   }
-  oml_tensor ak = unset();
+  oml_tensor ak = oml_tensor_unset();
   if (as_dtype(a, k, &ak)) return -1;
   const oml_tensor *ins[1] = {&ak};
-  int rc = run(unary_kernel, 1, ins, out, &op, a->ndim_, a->size_, kout, result, a->device_);
+  int rc = run(unary_kernel, 1, ins, out, &op, a->ndim_, a->size_, kout, result, a->device_, 0);
   oml_tensor_release(&ak);
   return rc;
 }
@@ -125,14 +121,16 @@ static int binary(const oml_tensor *a, const oml_tensor *b, oml_tensor *out, int
   const oml_tensor *ts[2] = {a, b};
   int64_t size[OML_MAX_DIMS];
   if (oml_broadcast_shapes(2, ts, &ndim, size)) return -1;
-  oml_tensor ac = unset(), bc = unset(), ae = unset(), be = unset();
+  oml_tensor ac = oml_tensor_unset(), bc = oml_tensor_unset(), ae = oml_tensor_unset(), be = oml_tensor_unset();
   int rc = as_dtype(a, k, &ac);
   if (rc == 0) rc = as_dtype(b, k, &bc);
   if (rc == 0) rc = oml_tensor_expand(&ac, &ae, ndim, size);
   if (rc == 0) rc = oml_tensor_expand(&bc, &be, ndim, size);
   if (rc == 0) {
     const oml_tensor *ins[2] = {&ae, &be};
-    rc = run(binary_kernel, 2, ins, out, &op, ndim, size, is_comparison(op) ? OML_BOOL : k, result, a->device_);
+    int may_fail = !oml_is_floating(k) && (op == OML_POW || op == OML_FMOD);
+    rc = run(binary_kernel, 2, ins, out, &op, ndim, size, is_comparison(op) ? OML_BOOL : k, result, a->device_,
+             may_fail);
   }
   oml_tensor_release(&ac);
   oml_tensor_release(&bc);
@@ -155,7 +153,7 @@ int oml_binary(const oml_tensor *a, const oml_tensor *b, oml_tensor *out, int32_
 int oml_binary_scalar(const oml_tensor *a, oml_tensor *out, int32_t op, double s, int32_t scalar_first) {
   if (oml_check_math(a, "the input") || oml_check_cpu(a, "the input")) return -1;
   if (op < 0 || op >= OML_NUM_BINARY) return oml_error("unknown binary op %d", op);
-  int integral = s == floor(s) && fabs(s) < 9007199254740992.0;
+  int integral = s == floor(s) && fabs(s) < 9223372036854775808.0; /* an int64 holds it */
   int32_t sdtype = a->dtype_;
   if (integral && (a->dtype_ == OML_UINT8 || a->dtype_ == OML_INT32)) {
     double lo = a->dtype_ == OML_UINT8 ? 0 : -2147483648.0, hi = a->dtype_ == OML_UINT8 ? 255 : 2147483647.0;
@@ -166,7 +164,7 @@ int oml_binary_scalar(const oml_tensor *a, oml_tensor *out, int32_t op, double s
   /* the scalar as a 0-d tensor over a stack buffer; its storage is never freed */
   uint64_t value = 0;
   oml_storage storage = {(char *)&value, sizeof value, a->device_, 1};
-  oml_tensor st = unset();
+  oml_tensor st = oml_tensor_unset();
   st.data_ = (char *)&value;
   st.storage_ = &storage;
   st.numel_ = 1;
@@ -198,7 +196,7 @@ int oml_clamp(const oml_tensor *a, oml_tensor *out, double low, double high) {
     bounds[1] = fmax(fmin(floor(high), hi), lo);
   }
   const oml_tensor *ins[1] = {a};
-  return run(clamp_kernel, 1, ins, out, bounds, a->ndim_, a->size_, k, k, a->device_);
+  return run(clamp_kernel, 1, ins, out, bounds, a->ndim_, a->size_, k, k, a->device_, 0);
 }
 
 static int where_kernel(const oml_tensor *const *ins, oml_tensor *out, const void *arg) {
@@ -219,7 +217,8 @@ int oml_where(const oml_tensor *cond, const oml_tensor *a, const oml_tensor *b, 
   int64_t size[OML_MAX_DIMS];
   if (oml_broadcast_shapes(3, ts, &ndim, size)) return -1;
   int32_t k = oml_promote(a->dtype_, b->dtype_);
-  oml_tensor ac = unset(), bc = unset(), ce = unset(), ae = unset(), be = unset();
+  oml_tensor ac = oml_tensor_unset(), bc = oml_tensor_unset(), ce = oml_tensor_unset();
+  oml_tensor ae = oml_tensor_unset(), be = oml_tensor_unset();
   int rc = as_dtype(a, k, &ac);
   if (rc == 0) rc = as_dtype(b, k, &bc);
   if (rc == 0) rc = oml_tensor_expand(cond, &ce, ndim, size);
@@ -227,7 +226,7 @@ int oml_where(const oml_tensor *cond, const oml_tensor *a, const oml_tensor *b, 
   if (rc == 0) rc = oml_tensor_expand(&bc, &be, ndim, size);
   if (rc == 0) {
     const oml_tensor *ins[3] = {&ce, &ae, &be};
-    rc = run(where_kernel, 3, ins, out, NULL, ndim, size, k, k, a->device_);
+    rc = run(where_kernel, 3, ins, out, NULL, ndim, size, k, k, a->device_, 0);
   }
   oml_tensor_release(&ac);
   oml_tensor_release(&bc);

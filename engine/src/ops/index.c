@@ -9,12 +9,6 @@
 
 #include <math.h>
 
-static oml_tensor unset(void) {
-  oml_tensor t;
-  memset(&t, 0, sizeof t);
-  return t;
-}
-
 static int check_index_tensor(const oml_tensor *index) {
   return oml_check_index_dtype(index, "the index") || oml_check_cpu(index, "the index") ? -1 : 0;
 }
@@ -33,28 +27,21 @@ static int check_same_dtype(const oml_tensor *src, const oml_tensor *dst) {
                    oml_dtype_name(dst->dtype_));
 }
 
-/* The storage elements [*lo, *hi] that t touches (*lo > *hi when none). */
-static void span(const oml_tensor *t, int64_t *lo, int64_t *hi) {
-  *lo = *hi = t->offset_;
-  if (t->numel_ == 0) *hi = *lo - 1;
-  for (int32_t d = 0; d < t->ndim_ && t->numel_ > 0; d++) {
-    if (t->stride_[d] < 0) *lo += t->stride_[d] * (t->size_[d] - 1);
-    else *hi += t->stride_[d] * (t->size_[d] - 1);
-  }
-}
-
 /* A kernel that writes `written` while reading `read` would see its own
  * writes, so overlapping memory is refused (as PyTorch does). */
 static int check_apart(const oml_tensor *read, const char *what, const oml_tensor *written, const char *whom) {
   if (read->storage_ != written->storage_) return 0;
   int64_t a0, a1, b0, b1;
-  span(read, &a0, &a1);
-  span(written, &b0, &b1);
+  oml_tensor_span(read, &a0, &a1);
+  oml_tensor_span(written, &b0, &b1);
   if (a0 > a1 || b0 > b1 || a1 < b0 || b1 < a0) return 0;
   return oml_error("%s and %s overlap in memory (clone one of them first)", what, whom);
 }
 
+/* dst is written from src along index: no element of dst may be written twice
+ * at once, nor be read as src or index */
 static int check_writer(const oml_tensor *src, const oml_tensor *index, const oml_tensor *dst) {
+  if (oml_check_writable(dst, "the destination")) return -1;
   return check_apart(src, "the source", dst, "the destination") || check_apart(index, "the index", dst, "the destination")
              ? -1
              : 0;
@@ -141,8 +128,8 @@ int oml_index_copy(const oml_tensor *src, const oml_tensor *index, oml_tensor *d
 }
 
 int oml_index_fill(const oml_tensor *index, oml_tensor *dst, int32_t dim, double value) {
-  if (check_index_op(dst, "the destination", index, dim) || check_apart(index, "the index", dst, "the destination") ||
-      check_range(index, dst->size_[dim], dim))
+  if (check_index_op(dst, "the destination", index, dim) || oml_check_writable(dst, "the destination") ||
+      check_apart(index, "the index", dst, "the destination") || check_range(index, dst->size_[dim], dim))
     return -1;
   int64_t size[OML_MAX_DIMS];
   memcpy(size, dst->size_, sizeof size);
@@ -216,16 +203,23 @@ static int check_mask(const oml_tensor *mask) {
 }
 
 int oml_masked_fill(const oml_tensor *mask, oml_tensor *dst, double value) {
-  if (oml_check_cpu(dst, "the tensor") || check_mask(mask)) return -1;
-  oml_tensor expanded = unset();
+  if (oml_check_cpu(dst, "the tensor") || oml_check_writable(dst, "the tensor") || check_mask(mask)) return -1;
+  oml_tensor expanded = oml_tensor_unset();
   if (oml_tensor_expand(mask, &expanded, dst->ndim_, dst->size_)) {
     char a[OML_SHAPE_BUF], b[OML_SHAPE_BUF];
     return oml_error("the mask of shape %s cannot be broadcast to the tensor's shape %s", oml_shape_str(mask, a),
                      oml_shape_str(dst, b));
   }
-  oml_cpu_masked_fill(&expanded, dst, value);
+  int rc = 0;
+  if (oml_may_overlap(&expanded, dst)) { /* a bool tensor filled by a view of itself: read the mask first */
+    oml_tensor copy = oml_tensor_unset();
+    rc = oml_tensor_clone(&expanded, &copy);
+    oml_tensor_release(&expanded);
+    expanded = copy;
+  }
+  if (rc == 0) oml_cpu_masked_fill(&expanded, dst, value);
   oml_tensor_release(&expanded);
-  return 0;
+  return rc;
 }
 
 int oml_masked_select(const oml_tensor *a, const oml_tensor *mask, oml_tensor *out) {
@@ -234,7 +228,7 @@ int oml_masked_select(const oml_tensor *a, const oml_tensor *mask, oml_tensor *o
   int32_t ndim;
   int64_t size[OML_MAX_DIMS];
   if (oml_broadcast_shapes(2, ts, &ndim, size)) return -1;
-  oml_tensor ae = unset(), me = unset();
+  oml_tensor ae = oml_tensor_unset(), me = oml_tensor_unset();
   int rc = oml_tensor_expand(a, &ae, ndim, size);
   if (rc == 0) rc = oml_tensor_expand(mask, &me, ndim, size);
   if (rc == 0) {
@@ -251,7 +245,7 @@ int oml_masked_select(const oml_tensor *a, const oml_tensor *mask, oml_tensor *o
 
 int oml_nonzero(const oml_tensor *a, oml_tensor *out) {
   if (oml_check_cpu(a, "the input")) return -1;
-  oml_tensor mask = unset(); /* a contiguous bool copy: NaN counts as nonzero, -0.0 does not */
+  oml_tensor mask = oml_tensor_unset(); /* a contiguous bool copy: NaN counts as nonzero, -0.0 does not */
   int rc = a->dtype_ == OML_BOOL && oml_tensor_is_contiguous(a) ? oml_tensor_alias(a, &mask)
                                                                  : oml_tensor_to(a, &mask, OML_BOOL, a->device_);
   if (rc == 0) {

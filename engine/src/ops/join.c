@@ -4,12 +4,6 @@
 
 #include <stdio.h>
 
-static oml_tensor unset(void) {
-  oml_tensor t;
-  memset(&t, 0, sizeof t);
-  return t;
-}
-
 /* PyTorch's legacy rule: 1-d tensors of size [0] are left out of a cat. */
 static int skipped(const oml_tensor *t) { return t->ndim_ == 1 && t->size_[0] == 0; }
 
@@ -42,7 +36,8 @@ static int joined_size(const oml_tensor **inputs, int32_t n, const oml_tensor *r
     if (!same)
       return oml_error("tensor %d has shape %s but tensor %d has shape %s; they must match except in dim %d", i + 1,
                        oml_shape_str(t, sa), r + 1, oml_shape_str(ref, sb), dim + 1);
-    *total += t->size_[dim];
+    if (__builtin_add_overflow(*total, t->size_[dim], total)) /* expanded views can be that large */
+      return oml_error("the result would have more than %lld elements along dim %d", (long long)INT64_MAX, dim + 1);
   }
   return 0;
 }
@@ -53,7 +48,7 @@ static int fill_slices(const oml_tensor **inputs, int32_t n, oml_tensor *work, i
   int rc = 0;
   for (int32_t i = 0; i < n && rc == 0; i++) {
     if (skipped(inputs[i])) continue;
-    oml_tensor slice = unset();
+    oml_tensor slice = oml_tensor_unset();
     int64_t len = inputs[i]->size_[dim];
     rc = oml_tensor_narrow(work, &slice, dim, offset, len);
     if (rc == 0) rc = oml_copy(inputs[i], &slice);
@@ -82,7 +77,7 @@ int oml_cat(const oml_tensor **inputs, int32_t n, oml_tensor *out, int32_t dim) 
   /* an out that shares memory with an input is written through a temporary */
   int shared = 0;
   for (int32_t i = 0; i < n; i++) shared |= inputs[i]->storage_ == out->storage_;
-  oml_tensor work = unset();
+  oml_tensor work = oml_tensor_unset();
   int rc = shared ? oml_tensor_empty(&work, ref->ndim_, size, dtype, OML_CPU) : oml_tensor_alias(out, &work);
   if (rc == 0) rc = fill_slices(inputs, n, &work, dim);
   if (rc == 0 && shared) rc = oml_copy(&work, out);

@@ -5,21 +5,8 @@
 
 #include <limits.h>
 
-static oml_tensor unset(void) {
-  oml_tensor t;
-  memset(&t, 0, sizeof t);
-  return t;
-}
-
-static int check_operand(const oml_tensor *t, const char *what) {
-  if (oml_check_cpu(t, what)) return -1;
-  if (t->dtype_ != OML_FLOAT32 && t->dtype_ != OML_FLOAT64)
-    return oml_error("%s is %s; matrix products take float32 or float64", what, oml_dtype_name(t->dtype_));
-  return 0;
-}
-
 static int check_inputs(const oml_tensor *a, const oml_tensor *b) {
-  if (check_operand(a, "the first input") || check_operand(b, "the second input")) return -1;
+  if (oml_check_float(a, "the first input") || oml_check_float(b, "the second input")) return -1;
   if (a->dtype_ != b->dtype_)
     return oml_error("the inputs are %s and %s; convert one so that both have one dtype",
                      oml_dtype_name(a->dtype_), oml_dtype_name(b->dtype_));
@@ -65,7 +52,7 @@ static int gemm_into(const oml_tensor *a, const oml_tensor *b, const oml_tensor 
   int use_c = c != NULL && beta != 0;
   int direct = oml_cpu_blas_writable(out) && !shares(out, a) && !shares(out, b) &&
                !(use_c && oml_may_overlap(c, out));
-  oml_tensor work = unset();
+  oml_tensor work = oml_tensor_unset();
   int rc = direct ? oml_tensor_alias(out, &work)
                   : oml_tensor_empty(&work, out->ndim_, out->size_, out->dtype_, OML_CPU);
   if (rc == 0 && use_c && !same_view(&work, c)) rc = oml_copy(c, &work);
@@ -83,7 +70,7 @@ static int matrix_product(const oml_tensor *c, const oml_tensor *a, const oml_te
   if (check_blas_sizes(size[0], size[1], a->size_[1])) return -1;
   int fresh = out->storage_ == NULL;
   if (oml_out_prepare(out, 2, size, a->dtype_, OML_CPU)) return -1;
-  oml_tensor ar = unset(), br = unset();
+  oml_tensor ar = oml_tensor_unset(), br = oml_tensor_unset();
   int rc = oml_cpu_blas_operand(a, &ar);
   if (rc == 0) rc = oml_cpu_blas_operand(b, &br);
   if (rc == 0) rc = gemm_into(&ar, &br, c, out, alpha, beta);
@@ -101,13 +88,13 @@ int oml_mm(const oml_tensor *a, const oml_tensor *b, oml_tensor *out) {
 
 int oml_addmm(const oml_tensor *c, const oml_tensor *a, const oml_tensor *b, oml_tensor *out, double beta,
               double alpha) {
-  if (check_operand(c, "the added tensor") || check_inputs(a, b) || check_ndim(a, b, 2)) return -1;
+  if (oml_check_float(c, "the added tensor") || check_inputs(a, b) || check_ndim(a, b, 2)) return -1;
   if (c->dtype_ != a->dtype_)
     return oml_error("the added tensor is %s but the inputs are %s", oml_dtype_name(c->dtype_),
                      oml_dtype_name(a->dtype_));
   if (a->size_[1] != b->size_[0]) return mismatch(a, b);
   int64_t size[2] = {a->size_[0], b->size_[1]};
-  oml_tensor probe = unset();
+  oml_tensor probe = oml_tensor_unset();
   if (oml_tensor_expand(c, &probe, 2, size)) {
     char sc[OML_SHAPE_BUF], sr[OML_SHAPE_BUF];
     return oml_error("the added tensor of shape %s cannot be broadcast to the product's shape %s",
@@ -125,7 +112,7 @@ int oml_bmm(const oml_tensor *a, const oml_tensor *b, oml_tensor *out) {
   if (check_blas_sizes(size[1], size[2], a->size_[2])) return -1;
   int fresh = out->storage_ == NULL;
   if (oml_out_prepare(out, 3, size, a->dtype_, OML_CPU)) return -1;
-  oml_tensor ar = unset(), br = unset();
+  oml_tensor ar = oml_tensor_unset(), br = oml_tensor_unset();
   int rc = oml_cpu_blas_operand(a, &ar);
   if (rc == 0) rc = oml_cpu_blas_operand(b, &br);
   if (rc == 0) rc = gemm_into(&ar, &br, NULL, out, 1, 0);
@@ -147,10 +134,10 @@ static int folded(const oml_tensor *a2, const oml_tensor *b2, oml_tensor *full, 
   int64_t rows = 1, k = a2->size_[nd - 1], n = b2->size_[1];
   for (int32_t d = 0; d < nd - 1; d++) rows *= a2->size_[d];
   int64_t asize[2] = {rows, k}, osize[2] = {rows, n};
-  oml_tensor af = unset(), of = unset();
+  oml_tensor af = oml_tensor_unset(), of = oml_tensor_unset();
   int ok = oml_tensor_view(a2, &af, 2, asize) == 0 && oml_tensor_view(full, &of, 2, osize) == 0;
   if (ok) {
-    oml_tensor ar = unset(), br = unset();
+    oml_tensor ar = oml_tensor_unset(), br = oml_tensor_unset();
     *rc = check_blas_sizes(rows, n, k);
     if (*rc == 0) *rc = oml_cpu_blas_operand(&af, &ar);
     if (*rc == 0) *rc = oml_cpu_blas_operand(b2, &br);
@@ -170,7 +157,7 @@ static int batched(const oml_tensor *a2, const oml_tensor *b2, oml_tensor *full)
   memcpy(asize, full->size_, sizeof asize);
   memcpy(bsize, full->size_, sizeof bsize);
   asize[nd - 1] = bsize[nd - 2] = a2->size_[a2->ndim_ - 1];
-  oml_tensor ar = unset(), br = unset(), ae = unset(), be = unset();
+  oml_tensor ar = oml_tensor_unset(), br = oml_tensor_unset(), ae = oml_tensor_unset(), be = oml_tensor_unset();
   int rc = oml_cpu_blas_operand(a2, &ar);
   if (rc == 0) rc = oml_cpu_blas_operand(b2, &br);
   if (rc == 0) rc = oml_tensor_expand(&ar, &ae, nd, asize);
@@ -210,7 +197,7 @@ static int matmul_matrices(const oml_tensor *a, const oml_tensor *b, const oml_t
     if (!(d == nd - 2 && a->ndim_ == 1) && !(d == nd - 1 && b->ndim_ == 1)) final[nf++] = size[d];
   int fresh = out->storage_ == NULL;
   if (oml_out_prepare(out, nf, final, a->dtype_, OML_CPU)) return -1;
-  oml_tensor full = unset(); /* out with the added dims put back */
+  oml_tensor full = oml_tensor_unset(); /* out with the added dims put back */
   int rc = oml_tensor_alias(out, &full);
   if (rc == 0 && a->ndim_ == 1) rc = oml_tensor_unsqueeze(&full, &full, nd - 2);
   if (rc == 0 && b->ndim_ == 1) rc = oml_tensor_unsqueeze(&full, &full, nd - 1);
@@ -228,7 +215,7 @@ int oml_matmul(const oml_tensor *a, const oml_tensor *b, oml_tensor *out) {
                      oml_shape_str(b, sb));
   }
   if (out == NULL) return oml_error("no output tensor");
-  oml_tensor a2 = unset(), b2 = unset();
+  oml_tensor a2 = oml_tensor_unset(), b2 = oml_tensor_unset();
   int rc = a->ndim_ == 1 ? oml_tensor_unsqueeze(a, &a2, 0) : oml_tensor_alias(a, &a2);
   if (rc == 0) rc = b->ndim_ == 1 ? oml_tensor_unsqueeze(b, &b2, 1) : oml_tensor_alias(b, &b2);
   if (rc == 0) rc = matmul_matrices(a, b, &a2, &b2, out);

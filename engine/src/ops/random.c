@@ -6,12 +6,6 @@
 
 #include <math.h>
 
-static oml_tensor unset(void) {
-  oml_tensor t;
-  memset(&t, 0, sizeof t);
-  return t;
-}
-
 /* Reserves the counter blocks of a fill of n elements, per to a block, and
  * returns the first. Atomic: fills from several threads never share blocks. */
 static uint64_t reserve(oml_generator *g, int64_t n, int per) {
@@ -51,13 +45,14 @@ static void run_kernel(oml_tensor *t, const draw *d, uint64_t seed, uint64_t off
  * contiguous temporary copied into t, so that element i (in row-major
  * order) gets the same value either way. */
 static int fill(oml_tensor *t, oml_generator *g, const draw *d) {
+  if (oml_check_writable(t, "the tensor")) return -1;
   if (g == NULL) g = oml_default_generator();
   uint64_t seed = g->seed_, offset = reserve(g, t->numel_, per_block(d, t->dtype_));
   if (oml_tensor_is_contiguous(t)) {
     run_kernel(t, d, seed, offset);
     return 0;
   }
-  oml_tensor tmp = unset();
+  oml_tensor tmp = oml_tensor_unset();
   if (oml_tensor_empty(&tmp, t->ndim_, t->size_, t->dtype_, OML_CPU)) return -1;
   run_kernel(&tmp, d, seed, offset);
   int rc = oml_copy(&tmp, t);
@@ -69,15 +64,8 @@ static int check_target(const oml_tensor *t) {
   return oml_check_math(t, "the tensor") || oml_check_cpu(t, "the tensor");
 }
 
-static int check_floating(const oml_tensor *t) {
-  if (check_target(t)) return -1;
-  if (t->dtype_ != OML_FLOAT32 && t->dtype_ != OML_FLOAT64)
-    return oml_error("the tensor is %s; random floats need float32 or float64", oml_dtype_name(t->dtype_));
-  return 0;
-}
-
 int oml_rand(oml_tensor *t, oml_generator *g, double low, double high) {
-  if (check_floating(t)) return -1;
+  if (oml_check_float(t, "the tensor")) return -1;
   if (!(low < high) || !isfinite(high - low))
     return oml_error("the range [%g, %g) must be finite and non-empty", low, high);
   draw d = {UNIFORM, low, high, 0, 0};
@@ -85,7 +73,7 @@ int oml_rand(oml_tensor *t, oml_generator *g, double low, double high) {
 }
 
 int oml_randn(oml_tensor *t, oml_generator *g, double mean, double std) {
-  if (check_floating(t)) return -1;
+  if (oml_check_float(t, "the tensor")) return -1;
   if (!isfinite(mean)) return oml_error("mean must be finite (got %g)", mean);
   if (!(std >= 0) || !isfinite(std)) return oml_error("std must be finite and >= 0 (got %g)", std);
   draw d = {NORMAL, mean, std, 0, 0};
@@ -140,7 +128,7 @@ int oml_randperm(oml_tensor *out, oml_generator *g, int64_t n, int32_t dtype) {
     oml_cpu_randperm((int64_t *)out->data_, n, seed, offset);
     return 0;
   }
-  oml_tensor perm = unset();
+  oml_tensor perm = oml_tensor_unset();
   int rc = oml_tensor_empty(&perm, 1, &n, OML_INT64, OML_CPU);
   if (rc == 0) {
     oml_cpu_randperm((int64_t *)perm.data_, n, seed, offset);

@@ -11,12 +11,6 @@
 
 #include <math.h>
 
-static oml_tensor unset(void) {
-  oml_tensor t;
-  memset(&t, 0, sizeof t);
-  return t;
-}
-
 static int check_input(const oml_tensor *a) {
   return oml_check_math(a, "the input") || oml_check_cpu(a, "the input") ? -1 : 0;
 }
@@ -106,7 +100,7 @@ int oml_reduce(const oml_tensor *a, oml_tensor *out, int32_t op, uint32_t dim_ma
   if (reduced_shape(a, &mask, keepdim, &ndim, size)) return -1;
   if ((op == OML_AMAX || op == OML_AMIN) && check_not_empty(a, mask, dim_mask == 0, op == OML_AMAX ? "max" : "min"))
     return -1;
-  oml_tensor in = unset(), dst = unset();
+  oml_tensor in = oml_tensor_unset(), dst = oml_tensor_unset();
   int fresh;
   int rc = op == OML_MEAN || op == OML_LOGSUMEXP ? as_floating(a, &in) : oml_tensor_alias(a, &in);
   if (rc == 0) rc = open_out(out, a, ndim, size, reduce_dtype(op, a->dtype_), &dst, &fresh);
@@ -122,7 +116,7 @@ int oml_var(const oml_tensor *a, oml_tensor *out, uint32_t dim_mask, int32_t cor
   int32_t ndim;
   int64_t size[OML_MAX_DIMS];
   if (reduced_shape(a, &mask, keepdim, &ndim, size)) return -1;
-  oml_tensor in = unset(), dst = unset();
+  oml_tensor in = oml_tensor_unset(), dst = oml_tensor_unset();
   int fresh;
   int rc = as_floating(a, &in);
   if (rc == 0) rc = open_out(out, a, ndim, size, floating_result(a->dtype_), &dst, &fresh);
@@ -139,7 +133,7 @@ int oml_norm(const oml_tensor *a, oml_tensor *out, double p, uint32_t dim_mask, 
   int64_t size[OML_MAX_DIMS];
   if (reduced_shape(a, &mask, keepdim, &ndim, size)) return -1;
   if (isinf(p) && check_not_empty(a, mask, dim_mask == 0, p > 0 ? "inf norm" : "-inf norm")) return -1;
-  oml_tensor in = unset(), dst = unset();
+  oml_tensor in = oml_tensor_unset(), dst = oml_tensor_unset();
   int fresh;
   int rc = as_floating(a, &in);
   if (rc == 0) rc = open_out(out, a, ndim, size, floating_result(a->dtype_), &dst, &fresh);
@@ -152,8 +146,7 @@ int oml_max_dim(const oml_tensor *a, oml_tensor *values, oml_tensor *indices, in
                 int32_t is_min) {
   if (check_input(a)) return -1;
   if (values == NULL && indices == NULL) return oml_error("no output tensor");
-  if (values && indices && values->storage_ && values->storage_ == indices->storage_)
-    return oml_error("the values and indices outputs share storage");
+  if (oml_check_apart_outputs(values, indices)) return -1;
   if (oml_check_dim(dim, a->ndim_)) return -1;
   if (a->ndim_ > 0 && a->size_[dim] == 0)
     return oml_error("cannot take the %s over dim %d of size 0", is_min ? "min" : "max", dim + 1);
@@ -161,7 +154,7 @@ int oml_max_dim(const oml_tensor *a, oml_tensor *values, oml_tensor *indices, in
   int32_t ndim;
   int64_t size[OML_MAX_DIMS];
   if (reduced_shape(a, &mask, keepdim, &ndim, size)) return -1;
-  oml_tensor vdst = unset(), idst = unset();
+  oml_tensor vdst = oml_tensor_unset(), idst = oml_tensor_unset();
   int vfresh = 0, ifresh = 0, rc = 0;
   if (values) rc = open_out(values, a, ndim, size, a->dtype_, &vdst, &vfresh);
   if (rc == 0 && indices) {
@@ -181,7 +174,7 @@ static int cumulate(const oml_tensor *a, oml_tensor *out, int32_t dim, int32_t i
   if (check_input(a)) return -1;
   if (oml_check_dim(dim, a->ndim_)) return -1;
   int32_t dtype = oml_is_floating(a->dtype_) ? a->dtype_ : OML_INT64;
-  oml_tensor in = unset(), dst = unset();
+  oml_tensor in = oml_tensor_unset(), dst = oml_tensor_unset();
   int fresh;
   int rc = a->dtype_ == dtype ? oml_tensor_contiguous(a, &in) : oml_tensor_to(a, &in, dtype, a->device_);
   if (rc == 0) rc = open_out(out, a, a->ndim_, a->size_, dtype, &dst, &fresh);

@@ -17,11 +17,9 @@ local T = require "oml.tensor"
 local C = T.C
 local new, check, raise, is_tensor = T.new, T.check, T.raise, T.is_tensor
 local NAME = "oml.Tensor"
-local BOOL, INT32, INT64, FLOAT64 = 5, 2, 3, 1
+local BOOL, INT32, INT64, FLOAT64 = T.BOOL, T.INT32, T.INT64, T.FLOAT64
 
-local function integer(i, what)
-  if i ~= math.floor(i) then raise(NAME, "%s must be an integer (got %s)", what, tostring(i)) end
-end
+local function integer(i, what) T.integer(i, NAME, what) end
 
 -- The 1-based position of index i (negative from the end) in a dim of size
 -- `size`; dim is the key's dim, for the message.
@@ -75,16 +73,12 @@ end
 
 -- The value of the element of t at element offset i from its start.
 local function read(t, i)
-  local pt = T.POINTER_TYPES[t.dtype_]
-  if t.device_ ~= T.CPU or pt == nil then
+  if t.device_ ~= T.CPU or T.POINTER_TYPES[t.dtype_] == nil then
     local out = new()
     check(C.oml_tensor_as_strided(t, out, 0, nil, nil, t.offset_ + i), NAME)
     return out:item()
   end
-  local v = ffi.cast(pt, t.data_)[i]
-  if t.dtype_ == BOOL then return v ~= 0 end
-  if t.dtype_ == INT64 then return tonumber(v) end
-  return v
+  return T.read(t, i)
 end
 
 local function tensor_key(t, key)
@@ -105,6 +99,7 @@ end
 local M = {}
 
 function M.get(t, key)
+  T.expect_set(t, NAME, "the tensor")
   local kind = type(key)
   if kind == "number" then
     if t.ndim_ == 0 then raise(NAME, "cannot index a 0-d tensor with a number (use t:item())") end
@@ -140,6 +135,7 @@ local function set_indexed(t, key, value)
 end
 
 function M.set(t, key, value)
+  T.expect_set(t, NAME, "the tensor")
   if type(value) == "boolean" then value = value and 1 or 0 end
   if type(value) ~= "number" and not is_tensor(value) then
     raise(NAME, "can only assign a number or a tensor (got %s)", type(value))

@@ -11,10 +11,10 @@ local functions, methods = {}, {}
 -- matrix), or 1 for a 1-d tensor. p may be math.huge.
 function methods.normalize(t, p, dim, eps)
   local name = "oml.normalize"
-  T.expect_tensor(t, name, "the input")
+  T.expect_tensor(t, name)
   p, eps = p or 2, eps or 1e-12
-  if type(p) ~= "number" then raise(name, "p must be a number (got %s)", type(p)) end
-  if type(eps) ~= "number" then raise(name, "eps must be a number (got %s)", type(eps)) end
+  if type(p) ~= "number" then raise(name, "p must be a number (got %s)", T.kind(p)) end
+  if type(eps) ~= "number" then raise(name, "eps must be a number (got %s)", T.kind(eps)) end
   local d = T.cdim(t, dim or (t.ndim_ <= 1 and 1 or 2), name)
   local out = new()
   check(C.oml_normalize(t, out, p, d, eps), name)
@@ -32,7 +32,7 @@ function functions.cdist(x, y, metric)
   T.expect_tensor(x, name, "x")
   T.expect_tensor(y, name, "y")
   local m = METRICS[metric or "euclidean"]
-  if m == nil then raise(name, "unknown metric %s (use \"euclidean\" or \"cosine\")", tostring(metric)) end
+  if m == nil then raise(name, "unknown metric %s (use \"euclidean\" or \"cosine\")", T.show(metric)) end
   local out = new()
   check(C.oml_cdist(x, y, out, m), name)
   return out

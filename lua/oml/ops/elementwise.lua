@@ -3,7 +3,7 @@
 local T = require "oml.tensor"
 
 local C = T.C
-local new, check, raise, is_tensor = T.new, T.check, T.raise, T.is_tensor
+local new, check, raise, is_tensor, expect = T.new, T.check, T.raise, T.is_tensor, T.expect_tensor
 local functions, methods = {}, {}
 
 local BINARY = {
@@ -37,7 +37,7 @@ local function binary(name, op, a, b, out)
   elseif type(a) == "number" and is_tensor(b) then
     check(C.oml_binary_scalar(b, out, op, a, 1), name)
   else
-    raise(name, "expected tensors or numbers (got %s and %s)", type(a), type(b))
+    raise(name, "expected tensors or numbers (got %s and %s)", T.kind(a), T.kind(b))
   end
   return out
 end
@@ -45,20 +45,22 @@ end
 for op_name, op in pairs(BINARY) do
   local name = "oml." .. op_name
   methods[op_name] = function(a, b) return binary(name, op, a, b) end
-  methods[op_name .. "_"] = function(a, b) return binary(name .. "_", op, a, b, T.expect_tensor(a, name .. "_")) end
+  methods[op_name .. "_"] = function(a, b) return binary(name .. "_", op, a, b, expect(a, name .. "_")) end
 end
 
--- a + alpha * b, as PyTorch's add(other, alpha=...)
+-- alpha * b, for a + alpha * b as PyTorch's add(other, alpha=...)
 local function scaled(name, b, alpha)
   if alpha == nil then return b end
-  if type(b) == "number" and type(alpha) == "number" then return b * alpha end
+  alpha = T.scalar(alpha, name, "alpha")
+  b = scalar(b)
+  if type(b) == "number" then return b * alpha end
   return binary(name, C.OML_MUL, b, alpha)
 end
 
 for _, op_name in ipairs { "add", "sub" } do
   local plain, inplace, name = methods[op_name], methods[op_name .. "_"], "oml." .. op_name
   methods[op_name] = function(a, b, alpha) return plain(a, scaled(name, b, alpha)) end
-  methods[op_name .. "_"] = function(a, b, alpha) return inplace(a, scaled(name, b, alpha)) end
+  methods[op_name .. "_"] = function(a, b, alpha) return inplace(a, scaled(name .. "_", b, alpha)) end
 end
 
 -- x - t, x / t, x ^ t for a number x (the metatype's __sub, __div, __pow)
@@ -69,13 +71,13 @@ function methods.rpow(t, x) return binary("oml.pow", C.OML_POW, x, t) end
 for op_name, op in pairs(UNARY) do
   local name = "oml." .. op_name
   methods[op_name] = function(t)
-    T.expect_tensor(t, name, "the input")
+    expect(t, name)
     local out = new()
     check(C.oml_unary(t, out, op), name)
     return out
   end
   methods[op_name .. "_"] = function(t)
-    T.expect_tensor(t, name .. "_", "the input")
+    expect(t, name .. "_")
     check(C.oml_unary(t, t, op), name .. "_")
     return t
   end
@@ -83,9 +85,9 @@ end
 
 -- t:clamp(min, max): either bound may be nil.
 local function clamp(name, t, low, high, out)
-  T.expect_tensor(t, name, "the input")
-  if (low ~= nil and type(low) ~= "number") or (high ~= nil and type(high) ~= "number") then
-    raise(name, "bounds must be numbers or nil")
+  expect(t, name)
+  if (type(low) ~= "nil" and type(low) ~= "number") or (type(high) ~= "nil" and type(high) ~= "number") then
+    raise(name, "bounds must be numbers or nil (got %s and %s)", T.kind(low), T.kind(high))
   end
   check(C.oml_clamp(t, out, low or -math.huge, high or math.huge), name)
   return out
@@ -97,13 +99,14 @@ function methods.clamp_(t, low, high) return clamp("oml.clamp_", t, low, high, t
 -- oml.where(cond, a, b): a where cond is true, else b; a or b may be numbers.
 function functions.where(cond, a, b)
   local name = "oml.where"
-  T.expect_tensor(cond, name, "the condition")
+  T.expect_set(cond, name, "the condition")
   local like = is_tensor(a) and a or b
   local function operand(x)
     x = scalar(x)
     if is_tensor(x) then return x end
-    if type(x) ~= "number" then raise(name, "a and b must be tensors or numbers (got %s)", type(x)) end
-    local dtype = is_tensor(like) and like.dtype_ or (x == math.floor(x) and 3 or 0)
+    if type(x) ~= "number" then raise(name, "a and b must be tensors or numbers (got %s)", T.kind(x)) end
+    local integral = x == math.floor(x) and math.abs(x) < 2 ^ 63
+    local dtype = is_tensor(like) and like.dtype_ or (integral and T.INT64 or T.FLOAT32)
     local s = T.empty({}, dtype, cond.device_, name)
     check(C.oml_fill(s, x), name)
     return s

@@ -11,12 +11,13 @@ local new, check, raise, cdim, is_tensor = T.new, T.check, T.raise, T.cdim, T.is
 local methods = {}
 
 -- Checks that every leaf of a (nested) list is an integer.
-local function check_integers(list, name)
+local function check_integers(list, name, depth)
+  if depth > T.MAX_DIMS then raise(name, "the index list is nested deeper than %d levels", T.MAX_DIMS) end
   for _, v in ipairs(list) do
     if type(v) == "table" then
-      check_integers(v, name)
-    elseif type(v) ~= "number" or v ~= math.floor(v) then
-      raise(name, "index entries must be integers (got %s)", tostring(v))
+      check_integers(v, name, depth + 1)
+    elseif type(v) ~= "number" or v ~= math.floor(v) or math.abs(v) >= 2 ^ 63 then
+      raise(name, "index entries must be integers (got %s)", T.show(v))
     end
   end
 end
@@ -25,22 +26,16 @@ end
 local function as_index(index, name)
   if is_tensor(index) then return index end
   if type(index) ~= "table" then
-    raise(name, "the index must be a tensor or a list of integers (got %s)", type(index))
+    raise(name, "the index must be a tensor or a list of integers (got %s)", T.kind(index))
   end
-  check_integers(index, name)
+  check_integers(index, name, 1)
   return creation.functions.tensor(index, "int64")
-end
-
-local function number_value(value, name)
-  if type(value) == "boolean" then return value and 1 or 0 end
-  if type(value) ~= "number" then raise(name, "the value must be a number (got %s)", type(value)) end
-  return value
 end
 
 -- t:index_select(dim, index): the slices of t at index along dim.
 function methods.index_select(t, dim, index)
   local name = "oml.index_select"
-  T.expect_tensor(t, name, "the tensor")
+  T.expect_tensor(t, name)
   local out = new()
   check(C.oml_index_select(t, as_index(index, name), out, cdim(t, dim, name)), name)
   return out
@@ -54,7 +49,7 @@ local writers = {}
 -- alpha * slice i of src; repeated indices add up.
 function writers.index_add(name, t, dim, index, src, alpha)
   T.expect_tensor(src, name, "the source")
-  if alpha ~= nil and type(alpha) ~= "number" then raise(name, "alpha must be a number (got %s)", type(alpha)) end
+  if alpha ~= nil and type(alpha) ~= "number" then raise(name, "alpha must be a number (got %s)", T.kind(alpha)) end
   check(C.oml_index_add(src, as_index(index, name), t, cdim(t, dim, name), alpha or 1), name)
   return t
 end
@@ -68,7 +63,7 @@ end
 
 -- index_fill(dim, index, value): the slices at index along dim = value.
 function writers.index_fill(name, t, dim, index, value)
-  check(C.oml_index_fill(as_index(index, name), t, cdim(t, dim, name), number_value(value, name)), name)
+  check(C.oml_index_fill(as_index(index, name), t, cdim(t, dim, name), T.scalar(value, name, "the value")), name)
   return t
 end
 
@@ -78,7 +73,10 @@ end
 local function scatter(name, t, dim, index, src, accumulate)
   index = as_index(index, name)
   if type(src) == "number" or type(src) == "boolean" then
-    src = creation.functions.full(index:size(), number_value(src, name), { dtype = t.dtype_, device = t.device_ })
+    local value = T.scalar(src, name, "the value")
+    T.expect_set(t, name)
+    src = T.empty(index:size(), t.dtype_, t.device_, name)
+    check(C.oml_fill(src, value), name)
   end
   T.expect_tensor(src, name, "the source")
   check(C.oml_scatter(src, index, t, cdim(t, dim, name), accumulate), name)
@@ -91,18 +89,18 @@ function writers.scatter_add(name, t, dim, index, src) return scatter(name, t, d
 -- masked_fill(mask, value): t = value where mask (bool, broadcast to t) is true.
 function writers.masked_fill(name, t, mask, value)
   T.expect_tensor(mask, name, "the mask")
-  check(C.oml_masked_fill(mask, t, number_value(value, name)), name)
+  check(C.oml_masked_fill(mask, t, T.scalar(value, name, "the value")), name)
   return t
 end
 
 for op, write in pairs(writers) do
   local name = "oml." .. op
   methods[op .. "_"] = function(t, ...)
-    T.expect_tensor(t, name .. "_", "the tensor")
+    T.expect_tensor(t, name .. "_")
     return write(name .. "_", t, ...)
   end
   methods[op] = function(t, ...)
-    T.expect_tensor(t, name, "the tensor")
+    T.expect_tensor(t, name)
     return write(name, t:clone(), ...)
   end
 end
@@ -111,7 +109,7 @@ end
 -- out has index's shape.
 function methods.gather(t, dim, index)
   local name = "oml.gather"
-  T.expect_tensor(t, name, "the tensor")
+  T.expect_tensor(t, name)
   local out = new()
   check(C.oml_gather(t, as_index(index, name), out, cdim(t, dim, name)), name)
   return out
@@ -121,7 +119,7 @@ end
 -- broadcast), as a 1-d tensor in row-major order.
 function methods.masked_select(t, mask)
   local name = "oml.masked_select"
-  T.expect_tensor(t, name, "the tensor")
+  T.expect_tensor(t, name)
   T.expect_tensor(mask, name, "the mask")
   local out = new()
   check(C.oml_masked_select(t, mask, out), name)
@@ -131,7 +129,7 @@ end
 -- t:nonzero(): the 1-based coordinates of the nonzero elements, int64 [n, ndim].
 function methods.nonzero(t)
   local name = "oml.nonzero"
-  T.expect_tensor(t, name, "the tensor")
+  T.expect_tensor(t, name)
   local out = new()
   check(C.oml_nonzero(t, out), name)
   return out

@@ -7,10 +7,6 @@ local C = T.C
 local new, check, raise, cdim = T.new, T.check, T.raise, T.cdim
 local functions, methods = {}, {}
 
-local function shape_str(t)
-  return "[" .. table.concat(t:size(), ",") .. "]"
-end
-
 -- The list as a C array of tensor pointers (the list keeps them alive).
 local function tensor_array(name, list)
   if type(list) ~= "table" then
@@ -51,8 +47,8 @@ function functions.stack(list, dim)
     local same = t.ndim_ == first.ndim_
     for k = 0, t.ndim_ - 1 do same = same and t.size_[k] == first.size_[k] end
     if not same then
-      raise(name, "expects tensors of one shape (got %s at entry 1 and %s at entry %d)", shape_str(first),
-            shape_str(t), i)
+      raise(name, "expects tensors of one shape (got %s at entry 1 and %s at entry %d)", T.shape_str(first),
+            T.shape_str(t), i)
     end
     views[i] = new()
     check(C.oml_tensor_unsqueeze(t, views[i], d), name)
@@ -74,21 +70,17 @@ local function pieces(name, t, d, lengths)
   return out
 end
 
-local function is_count(x)
-  return type(x) == "number" and x >= 0 and x == math.floor(x)
-end
-
 -- t:split(size [, dim=1]) cuts t into views of `size` along dim (the last
 -- may be shorter); t:split({s1, s2, ...} [, dim]) into views of those sizes.
 function methods.split(t, sizes, dim)
   local name = "oml.split"
-  T.expect_tensor(t, name, "the tensor")
+  T.expect_tensor(t, name)
   if t.ndim_ == 0 then raise(name, "cannot split a 0-d tensor") end
   local d = cdim(t, dim or 1, name)
   local total = tonumber(t.size_[d])
   local lengths = {}
   if type(sizes) == "number" then
-    if not is_count(sizes) then raise(name, "the split size must be a non-negative integer (got %s)", sizes) end
+    T.count(sizes, name, "the split size")
     if sizes == 0 and total > 0 then
       raise(name, "the split size can only be 0 when dim %d is empty (it has size %d)", d + 1, total)
     end
@@ -97,31 +89,36 @@ function methods.split(t, sizes, dim)
   elseif type(sizes) == "table" then
     local sum = 0
     for i, s in ipairs(sizes) do
-      if not is_count(s) then raise(name, "split size %d must be a non-negative integer (got %s)", i, tostring(s)) end
-      lengths[i] = s
+      lengths[i] = T.count(s, name, "split size " .. i)
       sum = sum + s
     end
     if sum ~= total then raise(name, "the split sizes add up to %d but dim %d has size %d", sum, d + 1, total) end
   else
-    raise(name, "expects a split size or a list of sizes (got %s)", type(sizes))
+    raise(name, "expects a split size or a list of sizes (got %s)", T.kind(sizes))
   end
   return pieces(name, t, d, lengths)
 end
 
+-- The most chunks an empty dim is cut into (one view each).
+local MAX_EMPTY_CHUNKS = 2 ^ 20
+
 -- t:chunk(n [, dim=1]): at most n views of equal size along dim (the last
--- may be shorter), as PyTorch's chunk.
+-- may be shorter), as PyTorch's chunk; an empty dim gives n empty views.
 function methods.chunk(t, n, dim)
   local name = "oml.chunk"
-  T.expect_tensor(t, name, "the tensor")
+  T.expect_tensor(t, name)
   if t.ndim_ == 0 then raise(name, "cannot chunk a 0-d tensor") end
-  if type(n) ~= "number" or n < 1 or n ~= math.floor(n) then
-    raise(name, "the number of chunks must be a positive integer (got %s)", tostring(n))
+  if type(n) ~= "number" or n < 1 or n ~= math.floor(n) or n >= 2 ^ 63 then
+    raise(name, "the number of chunks must be a positive integer (got %s)", T.show(n))
   end
   local d = cdim(t, dim or 1, name)
   local total = tonumber(t.size_[d])
   local step = math.ceil(total / n)
   local lengths = {}
-  if step == 0 then -- an empty dim gives n empty chunks
+  if step == 0 then
+    if n > MAX_EMPTY_CHUNKS then
+      raise(name, "%d empty chunks are too many (at most %d)", n, MAX_EMPTY_CHUNKS)
+    end
     for i = 1, n do lengths[i] = 0 end
   else
     for start = 0, total - 1, step do lengths[#lengths + 1] = math.min(step, total - start) end

@@ -6,10 +6,6 @@ local C = T.C
 local new, check, raise, expect = T.new, T.check, T.raise, T.expect_tensor
 local methods = {}
 
-local function shape_str(t)
-  return "[" .. table.concat(t:size(), ",") .. "]"
-end
-
 local function inputs(name, a, b)
   expect(a, name, "the first input")
   expect(b, name, "the second input")
@@ -45,7 +41,7 @@ end
 function methods.dot(a, b)
   inputs("oml.dot", a, b)
   if a.ndim_ ~= 1 or b.ndim_ ~= 1 then
-    raise("oml.dot", "expects 1-d tensors (got shapes %s and %s)", shape_str(a), shape_str(b))
+    raise("oml.dot", "expects 1-d tensors (got shapes %s and %s)", T.shape_str(a), T.shape_str(b))
   end
   local out = new()
   check(C.oml_matmul(a, b, out), "oml.dot")
@@ -56,7 +52,7 @@ end
 function methods.mv(m, v)
   inputs("oml.mv", m, v)
   if m.ndim_ ~= 2 or v.ndim_ ~= 1 then
-    raise("oml.mv", "expects a 2-d and a 1-d tensor (got shapes %s and %s)", shape_str(m), shape_str(v))
+    raise("oml.mv", "expects a 2-d and a 1-d tensor (got shapes %s and %s)", T.shape_str(m), T.shape_str(v))
   end
   local out = new()
   check(C.oml_matmul(m, v, out), "oml.mv")
@@ -68,7 +64,7 @@ local function scalars(name, opts)
   if type(opts) ~= "table" then raise(name, "options must be a table {beta=, alpha=} (got %s)", type(opts)) end
   local beta, alpha = opts.beta or 1, opts.alpha or 1
   if type(beta) ~= "number" or type(alpha) ~= "number" then
-    raise(name, "beta and alpha must be numbers (got %s and %s)", type(beta), type(alpha))
+    raise(name, "beta and alpha must be numbers (got %s and %s)", T.kind(beta), T.kind(alpha))
   end
   return beta, alpha
 end

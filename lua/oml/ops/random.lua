@@ -21,15 +21,13 @@ local int64_ct, uint64_ct = ffi.typeof("int64_t"), ffi.typeof("uint64_t")
 -- is an integer in int64's range, or an int64 cdata.
 local function integer(x, name, what)
   if ffi.istype(int64_ct, x) then return x end
-  if type(x) ~= "number" or x ~= math.floor(x) or x < -2 ^ 63 or x >= 2 ^ 63 then
-    raise(name, "%s must be an integer (got %s)", what, tostring(x))
-  end
-  return x
+  return T.integer(x, name, what)
 end
 
+-- (type(x) == "nil" rather than x == nil, which a NULL pointer cdata passes)
 local function number(x, default, name, what)
-  if x == nil then return default end
-  if type(x) ~= "number" then raise(name, "%s must be a number (got %s)", what, type(x)) end
+  if type(x) == "nil" then return default end
+  if type(x) ~= "number" then raise(name, "%s must be a number (got %s)", what, T.kind(x)) end
   return x
 end
 
@@ -39,7 +37,7 @@ local function to_seed(seed, name)
   if ffi.istype(uint64_ct, seed) then return seed end
   if ffi.istype(int64_ct, seed) then return ffi.cast(uint64_ct, seed) end
   if type(seed) ~= "number" or seed ~= math.floor(seed) or seed < -2 ^ 63 or seed >= 2 ^ 64 then
-    raise(name, "the seed must be an integer (got %s)", tostring(seed))
+    raise(name, "the seed must be an integer (got %s)", T.show(seed))
   end
   if seed < 0 then return ffi.cast(uint64_ct, ffi.new(int64_ct, seed)) end
   return ffi.new(uint64_ct, seed)
@@ -56,48 +54,28 @@ local function is_generator(g)
 end
 
 local function generator_arg(g, name)
-  if g ~= nil and not is_generator(g) then
-    raise(name, "the generator must be an oml.Generator (got %s)", type(g))
+  if type(g) ~= "nil" and not is_generator(g) then
+    raise(name, "the generator must be an oml.Generator (got %s)", T.kind(g))
   end
   return g
 end
 
--- parse_shape's rule for an options table.
-local function is_options(x)
-  return type(x) == "table" and x[1] == nil and next(x) ~= nil
-end
+local OPTIONS = { dtype = true, device = true, generator = true }
 
-local OPTION_KEYS = { dtype = true, device = true, generator = true }
-
--- Reads (sizes... [, dtype or options]) as T.parse_shape does, with the
--- dtype defaulting to default_dtype, and takes opts.generator out.
+-- Reads (sizes... [, dtype or options]) as T.parse_shape does, options
+-- taking a generator too; returns a fresh tensor and the generator.
 local function parse(name, default_dtype, ...)
-  local n = select("#", ...)
-  local args = { ... }
-  local last, generator = args[n], nil
-  if is_options(last) then
-    for k in pairs(last) do
-      if not OPTION_KEYS[k] then raise(name, "unknown option '%s'", tostring(k)) end
-    end
-    generator = generator_arg(last.generator, name)
-    args[n] = { dtype = last.dtype or default_dtype, device = last.device }
-  elseif type(last) ~= "string" then
-    n = n + 1
-    args[n] = default_dtype
-  end
-  local shape, dtype, device = T.parse_shape(name, unpack(args, 1, n))
-  return T.empty(shape, dtype, device, name), generator
+  local shape, opts = T.parse_shape(name, OPTIONS, ...)
+  local t = T.empty(shape, T.dtype(opts.dtype or default_dtype, name), T.device(opts.device, name), name)
+  return t, generator_arg(opts.generator, name)
 end
 
 -- The generator of an in-place method's trailing argument: a generator or
 -- an options table {generator = g}.
+local GENERATOR_OPTION = { generator = true }
+
 local function trailing_generator(x, name)
-  if type(x) == "table" then
-    for k in pairs(x) do
-      if k ~= "generator" then raise(name, "unknown option '%s'", tostring(k)) end
-    end
-    return generator_arg(x.generator, name)
-  end
+  if type(x) == "table" then return generator_arg(T.options(x, name, GENERATOR_OPTION).generator, name) end
   return generator_arg(x, name)
 end
 
@@ -108,13 +86,22 @@ end
 -- restarts it; g:initial_seed() gives its seed.
 local Generator = {}
 
+local function expect_generator(g, name)
+  if not ffi.istype(generator_ct, g) then raise(name, "expects an oml.Generator (got %s)", T.kind(g)) end
+end
+
 function Generator.manual_seed(g, seed)
-  g.seed_ = to_seed(seed, "oml.Generator.manual_seed")
+  local name = "oml.Generator.manual_seed"
+  expect_generator(g, name)
+  g.seed_ = to_seed(seed, name)
   g.offset_ = 0
   return g
 end
 
-function Generator.initial_seed(g) return seed_value(g.seed_) end
+function Generator.initial_seed(g)
+  expect_generator(g, "oml.Generator.initial_seed")
+  return seed_value(g.seed_)
+end
 
 ffi.metatype(generator_ct, {
   __index = Generator,
@@ -169,30 +156,22 @@ function functions.randint(a, b, c, d)
     low, high, sizes, opts = a, b, c, d
   end
   low, high = integer(low, name, "low"), integer(high, name, "high")
-  if type(sizes) ~= "table" then raise(name, "sizes must be a list (got %s)", type(sizes)) end
-  local t, g
-  if opts == nil then t, g = parse(name, "int64", sizes) else t, g = parse(name, "int64", sizes, opts) end
+  if type(sizes) ~= "table" then raise(name, "sizes must be a list (got %s)", T.kind(sizes)) end
+  local t, g = parse(name, "int64", sizes, opts)
   check(C.oml_randint(t, g, low, high), name)
   return t
 end
 
 -- oml.randperm(n [, dtype or options]): a random permutation of 1..n;
 -- int64 unless a dtype is given (int32, int64, float32, float64).
+local RANDPERM_OPTIONS = { dtype = true, generator = true }
+
 function functions.randperm(n, opts)
   local name = "oml.randperm"
   n = integer(n, name, "n")
-  local dtype, generator = "int64", nil
-  if type(opts) == "string" then
-    dtype = opts
-  elseif opts ~= nil then
-    if type(opts) ~= "table" then raise(name, "options must be a dtype or a table (got %s)", type(opts)) end
-    for k in pairs(opts) do
-      if k ~= "dtype" and k ~= "generator" then raise(name, "unknown option '%s'", tostring(k)) end
-    end
-    dtype, generator = opts.dtype or dtype, generator_arg(opts.generator, name)
-  end
+  opts = T.options(opts, name, RANDPERM_OPTIONS)
   local t = T.new()
-  check(C.oml_randperm(t, generator, n, T.dtype(dtype, name)), name)
+  check(C.oml_randperm(t, generator_arg(opts.generator, name), n, T.dtype(opts.dtype or "int64", name)), name)
   return t
 end
 
@@ -201,7 +180,7 @@ end
 -- t:uniform_([low [, high]]): uniform in [low, high), default [0, 1).
 function methods.uniform_(t, low, high, generator)
   local name = "oml.uniform_"
-  T.expect_tensor(t, name, "the argument")
+  T.expect_tensor(t, name)
   check(C.oml_rand(t, trailing_generator(generator, name), number(low, 0, name, "low"),
                    number(high, 1, name, "high")), name)
   return t
@@ -210,7 +189,7 @@ end
 -- t:normal_([mean [, std]]): normal with mean and std, default (0, 1).
 function methods.normal_(t, mean, std, generator)
   local name = "oml.normal_"
-  T.expect_tensor(t, name, "the argument")
+  T.expect_tensor(t, name)
   check(C.oml_randn(t, trailing_generator(generator, name), number(mean, 0, name, "mean"),
                     number(std, 1, name, "std")), name)
   return t
@@ -220,7 +199,7 @@ end
 -- defaults to 0), for any real dtype that holds them.
 function methods.random_(t, a, b, generator)
   local name = "oml.random_"
-  T.expect_tensor(t, name, "the argument")
+  T.expect_tensor(t, name)
   if a == nil then raise(name, "give the range: t:random_(high) or t:random_(low, high)") end
   local low, high = a, b
   if b == nil or type(b) == "table" or is_generator(b) then low, high, generator = 0, a, b end
@@ -232,7 +211,7 @@ end
 -- t:bernoulli_([p]): 1 with probability p (default 0.5), else 0; any real dtype.
 function methods.bernoulli_(t, p, generator)
   local name = "oml.bernoulli_"
-  T.expect_tensor(t, name, "the argument")
+  T.expect_tensor(t, name)
   check(C.oml_bernoulli(t, trailing_generator(generator, name), number(p, 0.5, name, "p")), name)
   return t
 end

@@ -9,38 +9,17 @@
 -- NaN beats every number. Result dtypes follow PyTorch: sums and products of
 -- integers and bools are int64, amax/amin keep the dtype, all/any give bool;
 -- mean, logsumexp, var, std and norm of integers and bools give float32.
-local bit = require "bit"
 local ffi = require "ffi"
 local T = require "oml.tensor"
 
 local C = T.C
-local new, check, raise, is_tensor = T.new, T.check, T.raise, T.is_tensor
+local new, check, raise, is_tensor, dim_mask = T.new, T.check, T.raise, T.is_tensor, T.dim_mask
 local methods = {}
 
--- nil (every dim), a dim, or a list of distinct dims, to the engine's mask.
-local function dim_mask(t, dims, name)
-  if type(dims) == "table" then
-    local mask = 0
-    for _, d in ipairs(dims) do
-      local b = bit.lshift(1, T.cdim(t, d, name))
-      if bit.band(mask, b) ~= 0 then raise(name, "dim %d appears more than once in the list of dims", d) end
-      mask = bit.bor(mask, b)
-    end
-  end
-  return T.dim_mask(t, dims, name)
-end
-
-local function flag(value, name, what)
-  if value ~= nil and type(value) ~= "boolean" then
-    raise(name, "%s must be a boolean (got %s)", what, type(value))
-  end
-  return value and 1 or 0
-end
-
 local function reduce(name, op, t, dim, keepdim)
-  T.expect_tensor(t, name, "the input")
+  T.expect_tensor(t, name)
   local out = new()
-  check(C.oml_reduce(t, out, op, dim_mask(t, dim, name), flag(keepdim, name, "keepdim")), name)
+  check(C.oml_reduce(t, out, op, dim_mask(t, dim, name), T.flag(keepdim, false, name, "keepdim")), name)
   return out
 end
 
@@ -62,28 +41,26 @@ end
 local VAR_OPTIONS = { correction = true, unbiased = true, keepdim = true }
 
 local function variance(name, t, dim, opts, take_sqrt)
-  T.expect_tensor(t, name, "the input")
-  if type(dim) == "table" and dim[1] == nil and next(dim) ~= nil then dim, opts = nil, dim end
+  T.expect_tensor(t, name)
+  if T.is_options(dim) then dim, opts = nil, dim end
   if type(opts) == "boolean" then
     raise(name, "pass {unbiased = %s} or {correction = n}: a bare boolean means opposite things in Torch7 and PyTorch",
           tostring(opts))
   end
   if opts ~= nil and type(opts) ~= "table" then raise(name, "options must be a table (got %s)", type(opts)) end
-  opts = opts or {}
-  for k in pairs(opts) do
-    if not VAR_OPTIONS[k] then raise(name, "unknown option '%s' (use correction, unbiased or keepdim)", tostring(k)) end
-  end
+  opts = T.options(opts, name, VAR_OPTIONS)
   local correction = opts.correction
   if opts.unbiased ~= nil then
     if correction ~= nil then raise(name, "give correction or unbiased, not both") end
-    correction = flag(opts.unbiased, name, "unbiased")
+    correction = T.flag(opts.unbiased, false, name, "unbiased")
   end
   correction = correction or 1
   if type(correction) ~= "number" or correction ~= math.floor(correction) or math.abs(correction) >= 2 ^ 31 then
-    raise(name, "correction must be an integer (got %s)", tostring(correction))
+    raise(name, "correction must be an integer (got %s)", T.show(correction))
   end
   local out = new()
-  check(C.oml_var(t, out, dim_mask(t, dim, name), correction, flag(opts.keepdim, name, "keepdim"), take_sqrt), name)
+  local keep = T.flag(opts.keepdim, false, name, "keepdim")
+  check(C.oml_var(t, out, dim_mask(t, dim, name), correction, keep, take_sqrt), name)
   return out
 end
 
@@ -95,11 +72,11 @@ function methods.std(t, dim, opts) return variance("oml.std", t, dim, opts, 1) e
 -- and 0 counts the nonzero elements.
 function methods.norm(t, p, dim, keepdim)
   local name = "oml.norm"
-  T.expect_tensor(t, name, "the input")
+  T.expect_tensor(t, name)
   if p == nil or p == "fro" then p = 2 end
-  if type(p) ~= "number" then raise(name, "p must be a number or \"fro\" (got %s)", tostring(p)) end
+  if type(p) ~= "number" then raise(name, "p must be a number or \"fro\" (got %s)", T.show(p)) end
   local out = new()
-  check(C.oml_norm(t, out, p, dim_mask(t, dim, name), flag(keepdim, name, "keepdim")), name)
+  check(C.oml_norm(t, out, p, dim_mask(t, dim, name), T.flag(keepdim, false, name, "keepdim")), name)
   return out
 end
 
@@ -107,15 +84,16 @@ end
 -- gives values and indices along dim; t:max(other) is t:maximum(other).
 -- t:min likewise.
 local function extreme(name, op, elementwise, is_min, t, dim, keepdim)
-  T.expect_tensor(t, name, "the input")
+  T.expect_tensor(t, name)
   if is_tensor(dim) then
     if keepdim ~= nil then raise(name, "keepdim has no meaning for an elementwise %s", elementwise) end
     return t[elementwise](t, dim)
   end
   if dim == nil then return reduce(name, op, t, nil, keepdim) end
-  if type(dim) ~= "number" then raise(name, "dim must be a number or a tensor (got %s)", type(dim)) end
+  if type(dim) ~= "number" then raise(name, "dim must be a number or a tensor (got %s)", T.kind(dim)) end
   local values, indices = new(), new()
-  check(C.oml_max_dim(t, values, indices, T.cdim(t, dim, name), flag(keepdim, name, "keepdim"), is_min), name)
+  local keep = T.flag(keepdim, false, name, "keepdim")
+  check(C.oml_max_dim(t, values, indices, T.cdim(t, dim, name), keep, is_min), name)
   return values, indices
 end
 
@@ -127,14 +105,16 @@ local flat_size = ffi.new("int64_t[1]", -1)
 -- t:argmax([dim [, keepdim]]): 1-based int64 indices along dim; without a
 -- dim, the index into the flattened tensor as a 0-d tensor.
 local function arg_extreme(name, is_min, t, dim, keepdim)
-  T.expect_tensor(t, name, "the input")
-  local keep = flag(keepdim, name, "keepdim")
+  T.expect_tensor(t, name)
+  local keep = T.flag(keepdim, false, name, "keepdim")
   local indices = new()
   if dim ~= nil then
     check(C.oml_max_dim(t, nil, indices, T.cdim(t, dim, name), keep, is_min), name)
     return indices
   end
-  if t.numel_ == 0 then raise(name, "cannot take the %s of an empty tensor (specify a dim)", name:sub(5)) end
+  if t.numel_ == 0 and t.storage_ ~= nil then
+    raise(name, "cannot take the %s of an empty tensor (specify a dim)", name:sub(5))
+  end
   local flat = new()
   check(C.oml_tensor_reshape(t, flat, 1, flat_size), name)
   check(C.oml_max_dim(flat, nil, indices, 0, 0, is_min), name)
@@ -153,7 +133,7 @@ function methods.argmin(t, dim, keepdim) return arg_extreme("oml.argmin", 1, t, 
 -- t:cumsum(dim), t:cumprod(dim): running sums and products along dim (of
 -- integers and bools: int64).
 local function cumulate(name, fn, t, dim)
-  T.expect_tensor(t, name, "the input")
+  T.expect_tensor(t, name)
   if dim == nil then raise(name, "dim is required") end
   local out = new()
   check(fn(t, out, T.cdim(t, dim, name)), name)

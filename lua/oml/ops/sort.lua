@@ -4,21 +4,15 @@
 local T = require "oml.tensor"
 
 local C = T.C
-local new, check, raise, cdim = T.new, T.check, T.raise, T.cdim
+local new, check, cdim = T.new, T.check, T.cdim
 local methods = {}
-
-local function flag(x, what, name)
-  if x == nil then return false end
-  if type(x) ~= "boolean" then raise(name, "%s must be a boolean (got %s)", what, type(x)) end
-  return x
-end
 
 -- t:sort([dim=-1 [, descending=false]]) -> values, indices
 function methods.sort(t, dim, descending)
   local name = "oml.sort"
-  T.expect_tensor(t, name, "the tensor")
+  T.expect_tensor(t, name)
   local values, indices = new(), new()
-  check(C.oml_sort(t, values, indices, cdim(t, dim or -1, name), flag(descending, "descending", name) and 1 or 0),
+  check(C.oml_sort(t, values, indices, cdim(t, dim or -1, name), T.flag(descending, false, name, "descending")),
         name)
   return values, indices
 end
@@ -26,9 +20,9 @@ end
 -- t:argsort([dim=-1 [, descending=false]]) -> the indices that sort t
 function methods.argsort(t, dim, descending)
   local name = "oml.argsort"
-  T.expect_tensor(t, name, "the tensor")
+  T.expect_tensor(t, name)
   local indices = new()
-  check(C.oml_sort(t, nil, indices, cdim(t, dim or -1, name), flag(descending, "descending", name) and 1 or 0), name)
+  check(C.oml_sort(t, nil, indices, cdim(t, dim or -1, name), T.flag(descending, false, name, "descending")), name)
   return indices
 end
 
@@ -36,11 +30,10 @@ end
 -- (or smallest) along dim, in that order; ties go to the lower index.
 function methods.topk(t, k, dim, largest)
   local name = "oml.topk"
-  T.expect_tensor(t, name, "the tensor")
-  if type(k) ~= "number" or k ~= math.floor(k) then raise(name, "k must be an integer (got %s)", tostring(k)) end
-  if largest == nil then largest = true end
+  T.expect_tensor(t, name)
+  T.integer(k, name, "k")
   local values, indices = new(), new()
-  check(C.oml_topk(t, values, indices, k, cdim(t, dim or -1, name), flag(largest, "largest", name) and 1 or 0), name)
+  check(C.oml_topk(t, values, indices, k, cdim(t, dim or -1, name), T.flag(largest, true, name, "largest")), name)
   return values, indices
 end
 

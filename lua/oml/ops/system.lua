@@ -7,8 +7,8 @@ local functions = {}
 
 -- One thread count for OpenMP loops and OpenBLAS.
 function functions.set_num_threads(n)
-  if type(n) ~= "number" or n < 1 or n ~= math.floor(n) then
-    T.raise("oml.set_num_threads", "n must be a positive integer (got %s)", tostring(n))
+  if type(n) ~= "number" or n < 1 or n ~= math.floor(n) or n >= 2 ^ 31 then
+    T.raise("oml.set_num_threads", "n must be a positive integer (got %s)", T.show(n))
   end
   C.oml_set_num_threads(n)
 end
