@@ -26,4 +26,14 @@ for _, family in ipairs(FAMILIES) do
   for name, fn in pairs(mod.functions or {}) do oml[name] = fn end
 end
 
+-- Files: safetensors is the native format (oml.load, oml.save).
+local safetensors = require "oml.io.safetensors"
+oml.load, oml.save = safetensors.load, safetensors.save
+
+-- Retrieval: exact k-NN and OML's functional metrics.
+oml.retrieval = {
+  knn = require "oml.retrieval.knn",
+  metrics = require "oml.retrieval.metrics",
+}
+
 return oml

@@ -32,10 +32,12 @@
 int openblas_get_num_threads(void);
 void openblas_set_num_threads(int n);
 
-/* Defaults tuned on 10k x 100k x 128 float32 on 2 cores (bench/knn.lua):
- * the product block stays in L2 while the scan reads it back. */
-#define DEFAULT_QUERY_BLOCK 256
-#define DEFAULT_GALLERY_BLOCK 1024
+/* Defaults tuned on 10k x 100k x 128 float32, top 10, on 2 cores
+ * (bench/knn.lua): a float32 product block of 1 MiB, as large as L2, which
+ * the scan reads back at once; 256 to 1024 rows on either side are within
+ * 10% of it. */
+#define DEFAULT_QUERY_BLOCK 512
+#define DEFAULT_GALLERY_BLOCK 512
 /* With the default, fewer queries still split into this many blocks (for
  * the threads), of at least MIN_QUERY_BLOCK rows (for the GEMM). */
 #define MIN_QUERY_BLOCKS 16
