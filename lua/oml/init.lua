@@ -10,6 +10,12 @@ local oml = {
   version = "0.1.0",
 }
 
+-- Namespaces come first, so that a method of the same name (t:data()) is not
+-- also installed as oml.data.
+oml.data = {
+  read_dataframe = require("oml.data.dataframe").read,
+}
+
 -- Each op family adds methods (t:name(...), also oml.name(t, ...)) and
 -- functions (oml.name(...) only).
 local FAMILIES = {
@@ -35,5 +41,15 @@ oml.retrieval = {
   knn = require "oml.retrieval.knn",
   metrics = require "oml.retrieval.metrics",
 }
+
+-- Retrieval results, their postprocessors, and metrics over a validation set.
+oml.retrieval.RetrievalResults = require "oml.retrieval.results"
+do
+  local postprocessors = require "oml.retrieval.postprocessors"
+  oml.retrieval.ConstantThresholding = postprocessors.ConstantThresholding
+  oml.retrieval.AdaptiveThresholding = postprocessors.AdaptiveThresholding
+  oml.retrieval.PairwiseReranker = postprocessors.PairwiseReranker
+end
+oml.metrics = { EmbeddingMetrics = require "oml.metrics.embeddings" }
 
 return oml
