@@ -238,6 +238,15 @@ int oml_knn_search(const oml_tensor *queries, const oml_tensor *gallery, const o
                    const oml_tensor *query_sequence, const oml_tensor *gallery_sequence, oml_tensor *distances,
                    oml_tensor *indices, oml_tensor *counts, int64_t k, int64_t query_block, int64_t gallery_block);
 
+/* ---- images: JPEG (TurboJPEG) ---------------------------------------------
+ * Images are uint8 [H,W,3] RGB on the CPU. decode: the file's bytes -> out
+ * (grayscale becomes 3 equal channels); scale_to_min_side > 0 decodes at the
+ * smallest of TurboJPEG's DCT scales (at most 1/1) whose shorter side is
+ * still >= it. Corrupt or truncated data is an error with TurboJPEG's
+ * message. encode: image (quality 1..100, 4:2:0) -> out uint8 [nbytes]. */
+int oml_jpeg_decode(const uint8_t *bytes, int64_t n, int32_t scale_to_min_side, oml_tensor *out);
+int oml_jpeg_encode(const oml_tensor *image, int32_t quality, oml_tensor *out);
+
 /* ffi:end */
 
 #ifdef __cplusplus

@@ -22,10 +22,12 @@
 -- to its element size; compact JSON padded with spaces to a multiple of 8.
 -- A file saved here is thus byte for byte what Python's save_file writes,
 -- except for the order of several __metadata__ entries (a hash map's order
--- there, sorted here). It writes to a temporary file beside the target, syncs it, and renames it
--- over the target, so a failure never leaves a half-written file.
+-- there, sorted here). It writes through oml.io.atomic (a temporary file
+-- beside the target, synced, renamed over it), so a failure never leaves a
+-- half-written file.
 local ffi = require "ffi"
 local T = require "oml.tensor"
+local atomic = require "oml.io.atomic"
 
 local C, libc = T.C, ffi.C
 local json = require("cjson").new()
@@ -34,12 +36,7 @@ json.decode_invalid_numbers(false) -- NaN, Infinity and hex are not JSON
 ffi.cdef [[
 int open(const char *path, int flags, ...);
 int close(int fd);
-int fsync(int fd);
-int rename(const char *from, const char *to);
-int unlink(const char *path);
-int getpid(void);
 int64_t pread(int fd, void *buf, size_t count, int64_t offset);
-int64_t write(int fd, const void *buf, size_t count);
 int64_t lseek(int fd, int64_t offset, int whence);
 void *mmap(void *addr, size_t length, int prot, int flags, int fd, int64_t offset);
 int munmap(void *addr, size_t length);
@@ -47,9 +44,8 @@ char *strerror(int errnum);
 ]]
 
 -- Linux's values, the same on x86_64 and aarch64
-local O_RDONLY, O_WRONLY, O_CREAT, O_EXCL, O_CLOEXEC = 0, 1, 0x40, 0x80, 0x80000
+local O_RDONLY, O_CLOEXEC = 0, 0x80000
 local PROT_READ, MAP_PRIVATE, SEEK_END = 1, 2, 2
-local EINTR, EEXIST, EINVAL = 4, 17, 22
 local MAP_FAILED = ffi.cast("void *", -1)
 local FILE_MODE = ffi.new("unsigned int", 438) -- 0666, less the umask
 
@@ -360,19 +356,6 @@ local function le_u64(n)
   return string.char(unpack(bytes))
 end
 
-local function write_all(fd, ptr, nbytes)
-  ptr = ffi.cast("const uint8_t *", ptr)
-  local done = 0
-  while done < nbytes do
-    local wrote = tonumber(libc.write(fd, ptr + done, math.min(nbytes - done, 2 ^ 30)))
-    if wrote < 0 then
-      if ffi.errno() ~= EINTR then fail("cannot write: %s", errno_string()) end
-    else
-      done = done + wrote
-    end
-  end
-end
-
 -- t as a contiguous CPU tensor (itself when it already is one).
 local function contiguous_cpu(t, tensor_name)
   local function engine(rc)
@@ -391,54 +374,14 @@ local function contiguous_cpu(t, tensor_name)
   return t
 end
 
-local function write_contents(fd, header, entries)
-  local head = le_u64(#header) .. header
-  write_all(fd, head, #head)
-  for _, e in ipairs(entries) do
-    if e.nbytes > 0 then write_all(fd, contiguous_cpu(e.tensor, e.name).data_, e.nbytes) end
+-- The file's bytes through oml.io.atomic's put: the header, then each tensor.
+local function contents(header, entries)
+  return function(put)
+    put(le_u64(#header) .. header)
+    for _, e in ipairs(entries) do
+      if e.nbytes > 0 then put(contiguous_cpu(e.tensor, e.name).data_, e.nbytes) end
+    end
   end
-  if libc.fsync(fd) ~= 0 then fail("cannot sync the file to disk: %s", errno_string()) end
-end
-
--- A new file beside path, named after it: its name and descriptor. The name
--- is cut so that a target name of the longest length (255) still leaves room.
-local temp_count = 0
-local function create_temp(dir, base)
-  while true do
-    temp_count = temp_count + 1
-    local temp = ("%s/.%s.tmp-%d-%d"):format(dir, base:sub(1, 200), libc.getpid(), temp_count)
-    local fd = libc.open(temp, O_WRONLY + O_CREAT + O_EXCL + O_CLOEXEC, FILE_MODE)
-    if fd >= 0 then return temp, fd end
-    if ffi.errno() ~= EEXIST then fail("cannot create a temporary file in %s: %s", dir, errno_string()) end
-  end
-end
-
--- Syncs the directory so that the rename itself survives a crash.
-local function sync_dir(dir)
-  local fd = libc.open(dir, O_RDONLY + O_CLOEXEC, FILE_MODE)
-  if fd < 0 then fail("saved, but cannot open %s to sync it: %s", dir, errno_string()) end
-  local rc, err = libc.fsync(fd), ffi.errno()
-  libc.close(fd)
-  -- EINVAL: a file system that cannot sync directories (nothing to do)
-  if rc ~= 0 and err ~= EINVAL then
-    fail("saved, but cannot sync %s: %s", dir, ffi.string(libc.strerror(err)))
-  end
-end
-
-local function write_atomically(path, header, entries)
-  local dir, base = path:match("^(.*)/([^/]*)$")
-  if dir == nil then dir, base = ".", path elseif dir == "" then dir = "/" end
-  local temp, fd = create_temp(dir, base)
-  local ok, err = pcall(write_contents, fd, header, entries)
-  if libc.close(fd) ~= 0 and ok then ok, err = false, { what = "cannot close the file: " .. errno_string() } end
-  if ok and libc.rename(temp, path) ~= 0 then
-    ok, err = false, { what = "cannot replace the file: " .. errno_string() }
-  end
-  if not ok then
-    libc.unlink(temp)
-    error(err, 0)
-  end
-  sync_dir(dir)
 end
 
 -- save(path, { name = tensor }, [{ key = value }])
@@ -450,7 +393,7 @@ function M.save(path, tensors, metadata)
   if #header > M.MAX_HEADER then
     T.raise(name, "the header would take %d bytes, over the format's limit of %d", #header, M.MAX_HEADER)
   end
-  local ok, err = pcall(write_atomically, path, header, entries)
+  local ok, err = pcall(atomic.write, path, contents(header, entries))
   if not ok then rethrow(name, path, err) end
 end
 
