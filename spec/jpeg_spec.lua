@@ -157,6 +157,32 @@ describe("jpeg.decode", function()
   end)
 end)
 
+describe("oml_jpeg_decode's out tensor", function()
+  local C, T = require("oml.tensor").C, require "oml.tensor"
+  local ffi = require "ffi"
+  local bytes = read_bytes(FIXTURES .. "gradient_80x64.jpg")
+
+  it("writes a set out in place, strided or not", function()
+    local expected = jpeg.decode(bytes)
+    local base = oml.zeros({ 80, 64, 3 }, "uint8")
+    local out = base:permute(2, 1, 3) -- [64, 80, 3], not contiguous
+    assert.are.equal(0, C.oml_jpeg_decode(bytes, #bytes, 0, out))
+    H.close(out, expected)
+    H.close(base:permute(2, 1, 3), expected)
+  end)
+
+  it("refuses an out of another shape or dtype", function()
+    for _, out in ipairs { oml.zeros({ 64, 80, 1 }, "uint8"), oml.zeros({ 64, 80, 3 }) } do
+      assert.are.equal(-1, C.oml_jpeg_decode(bytes, #bytes, 0, out))
+      assert(#ffi.string(C.oml_last_error()) > 0)
+    end
+    assert.are.equal(-1, C.oml_jpeg_decode(nil, 10, 0, T.new()))
+    H.close(ffi.string(C.oml_last_error()), "no JPEG data (a NULL buffer)")
+    assert.are.equal(-1, C.oml_jpeg_decode(bytes, -1, 0, T.new()))
+    H.close(ffi.string(C.oml_last_error()), "no JPEG data (-1 bytes)")
+  end)
+end)
+
 describe("jpeg.encode", function()
   it("round-trips a smooth image within JPEG's loss", function()
     local image = smooth_image(16, 24)

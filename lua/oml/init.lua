@@ -50,6 +50,10 @@ do
   oml.retrieval.AdaptiveThresholding = postprocessors.AdaptiveThresholding
   oml.retrieval.PairwiseReranker = postprocessors.PairwiseReranker
 end
+oml.retrieval.report = require "oml.retrieval.report"
 oml.metrics = { EmbeddingMetrics = require "oml.metrics.embeddings" }
+
+-- Images: JPEG through libjpeg-turbo.
+oml.jpeg = require "oml.io.jpeg"
 
 return oml

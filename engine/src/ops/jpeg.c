@@ -58,7 +58,8 @@ static int decode_with(tjhandle tj, const uint8_t *bytes, int64_t n, int32_t sca
 }
 
 int oml_jpeg_decode(const uint8_t *bytes, int64_t n, int32_t scale_to_min_side, oml_tensor *out) {
-  if (!bytes || n <= 0) return oml_error("no JPEG data (0 bytes)");
+  if (!bytes) return oml_error("no JPEG data (a NULL buffer)");
+  if (n <= 0) return oml_error("no JPEG data (%lld bytes)", (long long)n);
   if ((uint64_t)n > ULONG_MAX) return oml_error("%lld bytes are too many for a JPEG", (long long)n);
   if (out->storage_ && (oml_check_cpu(out, "the output") || oml_check_writable(out, "the output"))) return -1;
   tjhandle tj = tjInitDecompress();

@@ -5,6 +5,7 @@
 -- with TurboJPEG's message, rather than returning a half-grey image.
 local ffi = require "ffi"
 local T = require "oml.tensor"
+local atomic = require "oml.io.atomic"
 local contiguous = require("oml.ops.creation").methods.contiguous
 
 local C = T.C
@@ -86,35 +87,16 @@ function M.encode(image, quality)
   return encode_image(image, quality_of(quality, name), name)
 end
 
--- A name for the temporary file beside the target, unique within this
--- process; a leftover from a crashed process is simply overwritten.
-local temp_count = 0
-local function temp_path(path)
-  temp_count = temp_count + 1
-  local dir, base = path:match("^(.*/)([^/]*)$")
-  return ("%s.%s.tmp-%d-%d"):format(dir or "", base or path, os.time(), temp_count)
-end
-
--- write(path, image [, quality = 90]): encodes, writes a temporary file
--- beside path and renames it over path, so that a failure never leaves a
--- half-written image.
+-- write(path, image [, quality = 90]): encodes, then writes through
+-- oml.io.atomic, so that a failure never leaves a half-written image.
 function M.write(path, image, quality)
   local name = "oml.jpeg.write"
   if type(path) ~= "string" then T.raise(name, "the path must be a string (got %s)", T.kind(path)) end
   local bytes = encode_image(image, quality_of(quality, name), name)
-  local temp = temp_path(path)
-  local f, err = io.open(temp, "wb")
-  if not f then T.raise(name, "%s", err) end
-  local ok, werr = f:write(ffi.string(bytes.data_, tonumber(bytes.numel_)))
-  local closed, cerr = f:close()
-  if not (ok and closed) then
-    os.remove(temp)
-    T.raise(name, "%s: %s", path, tostring(werr or cerr))
-  end
-  local renamed, rerr = os.rename(temp, path)
-  if not renamed then
-    os.remove(temp)
-    T.raise(name, "%s", rerr)
+  local ok, err = pcall(atomic.write, path, function(put) put(bytes.data_, tonumber(bytes.numel_)) end)
+  if not ok then
+    if type(err) == "table" and err.what then T.raise(name, "%s: %s", path, err.what) end
+    error(err, 0)
   end
 end
 
