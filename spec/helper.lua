@@ -44,6 +44,37 @@ function H.raises(fn, text)
   return err
 end
 
+-- Runs a shell command and asserts that it succeeded.
+function H.sh(command)
+  local status = os.execute(command)
+  assert(status == 0 or status == true, command)
+end
+
+-- A fresh private directory for the files a spec writes (remove it in teardown).
+function H.tempdir()
+  local dir = os.tmpname()
+  os.remove(dir)
+  H.sh("mkdir -m 700 " .. dir)
+  return dir
+end
+
+-- The whole content of a file.
+function H.read_bytes(path)
+  local f = assert(io.open(path, "rb"))
+  local s = f:read("*a")
+  f:close()
+  return s
+end
+
+-- The names in a directory, sorted, hidden ones too.
+function H.files_in(dir)
+  local p = assert(io.popen("ls -A " .. dir))
+  local names = {}
+  for line in p:lines() do names[#names + 1] = line end
+  p:close()
+  return names
+end
+
 -- A deterministic r x c matrix of values in [-1, 1], as nested Lua lists.
 function H.values(r, c, seed)
   local m = {}

@@ -7,29 +7,8 @@ local H = require "helper"
 
 local FIXTURES = "spec/fixtures/images/" -- made by spec/fixtures/images/make_images.py
 
-local function sh(command)
-  local status = os.execute(command)
-  assert(status == 0 or status == true, command)
-end
-
-local workdir = os.tmpname()
-os.remove(workdir)
-sh("mkdir -m 700 " .. workdir)
-
-local function read_bytes(path)
-  local f = assert(io.open(path, "rb"))
-  local s = f:read("*a")
-  f:close()
-  return s
-end
-
-local function files_in(dir)
-  local p = assert(io.popen("ls -A " .. dir))
-  local names = {}
-  for line in p:lines() do names[#names + 1] = line end
-  p:close()
-  return names
-end
+local sh, read_bytes, files_in = H.sh, H.read_bytes, H.files_in
+local workdir = H.tempdir()
 
 -- the pixel (row y, column x; 1-based) as {r, g, b}
 local function pixel(image, y, x)

@@ -8,14 +8,8 @@ local H = require "helper"
 
 local IMAGES = "spec/fixtures/images/" -- made by spec/fixtures/images/make_images.py
 
-local function sh(command)
-  local status = os.execute(command)
-  assert(status == 0 or status == true, command)
-end
-
-local workdir = os.tmpname()
-os.remove(workdir)
-sh("mkdir -m 700 " .. workdir)
+local sh = H.sh
+local workdir = H.tempdir()
 
 -- Rows: 1 red query (label 1); gallery 2 green (1), 3 blue (2), 4 yellow (1);
 -- 5 gray query (label 2); 6 gradient query (label 3, no ground truth).

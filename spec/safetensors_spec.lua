@@ -8,26 +8,12 @@ local H = require "helper"
 
 local FIXTURES = "spec/fixtures/safetensors/" -- made by spec/fixtures/make_safetensors.py
 
--- a fresh directory for the files a spec writes
-local function sh(command)
-  local status = os.execute(command)
-  assert(status == 0 or status == true, command)
-end
-
-local workdir = os.tmpname()
-os.remove(workdir)
-sh("mkdir -m 700 " .. workdir)
+local sh, read_bytes = H.sh, H.read_bytes
+local workdir = H.tempdir()
 local count = 0
 local function temp_path()
   count = count + 1
   return ("%s/t%d.safetensors"):format(workdir, count)
-end
-
-local function read_bytes(path)
-  local f = assert(io.open(path, "rb"))
-  local s = f:read("*a")
-  f:close()
-  return s
 end
 
 local function write_bytes(path, s)
@@ -37,14 +23,8 @@ local function write_bytes(path, s)
   return path
 end
 
--- the names in a directory, sorted (hidden ones too: that is where temporary files go)
-local function listing(dir)
-  local p = io.popen("ls -A " .. dir)
-  local names = {}
-  for line in p:lines() do names[#names + 1] = line end
-  p:close()
-  return names
-end
+-- hidden names too: that is where temporary files go
+local listing = H.files_in
 
 local function le_u64(n)
   local bytes = {}
