@@ -15,6 +15,7 @@ local oml = {
 oml.data = {
   read_dataframe = require("oml.data.dataframe").read,
 }
+oml.samplers = require "oml.samplers"
 
 -- Each op family adds methods (t:name(...), also oml.name(t, ...)) and
 -- functions (oml.name(...) only).
