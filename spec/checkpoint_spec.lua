@@ -98,6 +98,13 @@ describe("torch checkpoints", function()
       assert.same({ 0.5, -0.5 }, t.bias:totable())
     end)
 
+    it("are what oml.load reads for .pth and .pt paths", function()
+      local direct = require("oml.io.torch_checkpoint").load(DIR .. "nested.pth")
+      local loaded = oml.load(DIR .. "nested.pth")
+      for name, t in pairs(direct) do H.close(loaded[name], t, 0) end
+      H.raises(function() local _ = oml.load(DIR .. "missing.pt") end, "oml.load: " .. DIR .. "missing.pt")
+    end)
+
     it("reads a bare Parameter as its data", function()
       assert.same({ 7, 8 }, load("parameter.pth").p:totable())
     end)
@@ -145,6 +152,31 @@ describe("torch checkpoints", function()
         "short_storage.pth: storage '0' holds 8 bytes, but 1125899906842624 float32 elements need 4503599627370496")
       H.raises(function() local _ = load("huge_view.pth") end, "huge_view.pth: a tensor in storage '0': out of memory")
       H.raises(function() local _ = load("no_storage.pth") end, "no_storage.pth: the archive has no entry 'archive/data/0'")
+    end)
+
+    it("bool bytes other than 0 and 1, and a storage declared with two types", function()
+      H.raises(function() local _ = load("bad_bool.pth") end,
+        "bad_bool.pth: bool storage '0' holds a byte other than 0 and 1")
+      H.raises(function() local _ = load("conflicting_storage.pth") end,
+        "conflicting_storage.pth: storage '0' is declared twice, differently")
+    end)
+
+    it("the legacy format of torch before 1.6", function()
+      H.raises(function() local _ = load("legacy.pth") end,
+        "legacy.pth: the legacy torch.save format (before torch 1.6) is not supported")
+    end)
+
+    it("a dict that holds itself", function()
+      H.raises(function() local _ = load("cycle.pth") end, "cycle.pth: the checkpoint's dicts hold themselves")
+    end)
+
+    it("entries that are not tensors, several state dicts and keys that are not strings", function()
+      H.raises(function() local _ = load("not_tensor.pth") end,
+        "not_tensor.pth: entry 'epoch' of the checkpoint holds a number, not a tensor")
+      H.raises(function() local _ = load("two_state_dicts.pth") end,
+        "two_state_dicts.pth: the checkpoint holds several state dicts ('state_dict' and 'model')")
+      H.raises(function() local _ = load("int_key.pth") end,
+        "int_key.pth: the state dict has a key that is not a string (1)")
     end)
 
     it("a pickle that holds no dict of tensors", function()

@@ -33,9 +33,17 @@ for _, family in ipairs(FAMILIES) do
   for name, fn in pairs(mod.functions or {}) do oml[name] = fn end
 end
 
--- Files: safetensors is the native format (oml.load, oml.save).
+-- Files: safetensors is the native format (oml.save writes it); oml.load also
+-- reads PyTorch checkpoints (.pth, .pt) through a safe unpickler.
 local safetensors = require "oml.io.safetensors"
-oml.load, oml.save = safetensors.load, safetensors.save
+local torch_checkpoint = require "oml.io.torch_checkpoint"
+oml.save = safetensors.save
+function oml.load(path, opts)
+  if type(path) == "string" and (path:match("%.pth$") or path:match("%.pt$")) then
+    return torch_checkpoint.load(path)
+  end
+  return safetensors.load(path, opts)
+end
 
 -- Retrieval: exact k-NN and OML's functional metrics.
 oml.retrieval = {

@@ -138,7 +138,7 @@ local function find_state_dict(obj, seen)
   if is_tensor_dict(obj) then return obj end
   local found
   for _, key in ipairs(M.WRAPPERS) do
-    if obj[key] ~= nil and (is_tensor_dict(obj[key]) or getmetatable(obj[key]) == pickle.Dict) then
+    if getmetatable(obj[key]) == pickle.Dict then
       if found then fail("the checkpoint holds several state dicts ('%s' and '%s')", found, key) end
       found = key
     end
@@ -202,6 +202,17 @@ local function read(archive)
   return strip_prefixes(find_state_dict(obj, {}))
 end
 
+-- torch.save's format before torch 1.6 starts with this pickled magic number
+local LEGACY_MAGIC = "\128\2\138\10l\252\156F\249 j\168P\25"
+
+local function is_legacy(path)
+  local file = io.open(path, "rb")
+  if file == nil then return false end
+  local head = file:read(#LEGACY_MAGIC)
+  file:close()
+  return head == LEGACY_MAGIC
+end
+
 -- load(path) -> { name = tensor }
 function M.load(path)
   local name = "oml.load"
@@ -211,6 +222,9 @@ function M.load(path)
   if ok then
     ok, tensors = pcall(read, archive)
     zip.close(archive)
+  elseif is_legacy(path) then
+    tensors = { what = "the legacy torch.save format (before torch 1.6) is not supported; "
+                       .. "save it again with torch >= 1.6" }
   else
     tensors = archive
   end
