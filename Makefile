@@ -44,12 +44,13 @@ bench: all
 	@for b in bench/*.lua; do echo "== $$b"; luajit $$b || exit 1; done
 
 # Called by `luarocks make` (see the rockspec): the library, the header the
-# FFI reads, and the Lua modules.
+# FFI reads, the Lua modules, and the zoo's registry (oml.zoo finds it in oml/zoo/).
 install:
 	mkdir -p "$(INST_LIBDIR)" "$(INST_LUADIR)/oml"
 	cp $(BUILD)/liboml.so "$(INST_LIBDIR)/"
 	cp -R lua/oml/. "$(INST_LUADIR)/oml/"
 	cp engine/include/oml.h "$(INST_LUADIR)/oml/oml.h"
+	cp -R zoo "$(INST_LUADIR)/oml/"
 
 clean:
 	rm -rf build build-sanitize

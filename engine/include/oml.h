@@ -247,6 +247,27 @@ int oml_knn_search(const oml_tensor *queries, const oml_tensor *gallery, const o
 int oml_jpeg_decode(const uint8_t *bytes, int64_t n, int32_t scale_to_min_side, oml_tensor *out);
 int oml_jpeg_encode(const oml_tensor *image, int32_t quality, oml_tensor *out);
 
+/* ---- images: transforms ---------------------------------------------------
+ * An image is uint8 [H,W,3] (HWC, as decoded) or float32 [3,H,W] (CHW); each
+ * op keeps the layout, except normalize: uint8 HWC -> float32 CHW with
+ * (x / 255 - mean[c]) / std[c] (mean, std: 3 values). resize is bilinear as
+ * PIL's, antialiased when shrinking. Boxes are 0-based and must lie inside
+ * the image; pad fills with value. out must not overlap image. */
+int oml_image_resize(const oml_tensor *image, oml_tensor *out, int64_t height, int64_t width);
+int oml_image_crop(const oml_tensor *image, oml_tensor *out, int64_t top, int64_t left, int64_t height, int64_t width);
+int oml_image_hflip(const oml_tensor *image, oml_tensor *out);
+int oml_image_pad(const oml_tensor *image, oml_tensor *out, int64_t top, int64_t bottom, int64_t left, int64_t right,
+                  double value);
+int oml_image_normalize(const oml_tensor *image, oml_tensor *out, const double *mean, const double *std);
+/* Colour, on uint8 HWC as torchvision's adjust_* on uint8 tensors (float32
+ * steps, truncated): brightness, contrast and saturation blend with black,
+ * the mean gray and each pixel's gray (factor >= 0); hue turns the HSV hue
+ * by shift in [-0.5, 0.5]. */
+int oml_image_adjust_brightness(const oml_tensor *image, oml_tensor *out, double factor);
+int oml_image_adjust_contrast(const oml_tensor *image, oml_tensor *out, double factor);
+int oml_image_adjust_saturation(const oml_tensor *image, oml_tensor *out, double factor);
+int oml_image_adjust_hue(const oml_tensor *image, oml_tensor *out, double shift);
+
 /* ffi:end */
 
 #ifdef __cplusplus

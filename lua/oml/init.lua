@@ -16,6 +16,7 @@ oml.data = {
   read_dataframe = require("oml.data.dataframe").read,
 }
 oml.samplers = require "oml.samplers"
+oml.miners = require "oml.miners"
 
 -- Each op family adds methods (t:name(...), also oml.name(t, ...)) and
 -- functions (oml.name(...) only).
