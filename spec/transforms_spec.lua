@@ -106,7 +106,7 @@ describe("transforms.resize", function()
     H.raises(function() local _ = tr.resize(big, -3) end, "oml.transforms.resize: the size must be positive (got -3)")
     H.raises(function() local _ = tr.resize(big, 1.5) end, "oml.transforms.resize: the size must be an integer")
     H.raises(function() local _ = tr.resize(oml.zeros(4, 4, 3), { 2, 2 }) end,
-      "oml.transforms.resize: the image must be uint8 [H,W,3] or float32 [3,H,W] (got a float32 tensor of shape [4,4,3])")
+      "oml.transforms.resize: the image must be uint8 [H,W,3] or float32 [3,H,W] (got a float32 tensor of size [4,4,3])")
     H.raises(function() local _ = tr.resize(oml.zeros(4, 4, 3):to("float64"), { 2, 2 }) end,
       "oml.transforms.resize: the image must be uint8 [H,W,3] or float32 [3,H,W] (got a float64 tensor of size [4,4,3])")
     H.raises(function() local _ = tr.resize(oml.zeros({ 4, 4 }, "uint8"), { 2, 2 }) end,
@@ -263,14 +263,19 @@ describe("transforms.random_resized_crop", function()
     H.close(tr.random_resized_crop(chw(image), 6, { generator = oml.Generator(3) }):size(), { 3, 6, 6 })
   end)
 
-  it("keeps every box inside the image and its area and ratio in range", function()
-    local g = oml.Generator(5)
+  it("draws different boxes, each inside the image and smaller than it", function()
+    local g, corners = oml.Generator(5), {}
     for _ = 1, 50 do
-      -- the corner pixels of the box are in the crop's corners (a size-preserving resize)
+      -- the crop's first pixel lies near its box's corner (the coords image keeps {y, x})
       local out = tr.random_resized_crop(image, { 12, 16 }, { generator = g, scale = { 0.2, 0.6 } })
-      local y1, x1 = out[1][1][1], out[1][1][2]
-      assert.is_true(y1 >= 1 and y1 <= 12 and x1 >= 1 and x1 <= 16)
+      local y, x = out[1][1][1], out[1][1][2]
+      assert.is_true(y >= 1 and y <= 12 and x >= 1 and x <= 16)
+      assert.is_true(out[12][16][1] - y < 11 or out[12][16][2] - x < 15) -- at most 60% of the area
+      corners[y * 100 + x] = true
     end
+    local distinct = 0
+    for _ in pairs(corners) do distinct = distinct + 1 end
+    assert.is_true(distinct > 10)
   end)
 
   it("is the whole image when scale and ratio leave no choice", function()
@@ -395,5 +400,53 @@ describe("transforms.color_jitter", function()
     H.raises(function() local _ = tr.color_jitter(big, { bright = 1 }) end, "oml.transforms.color_jitter: unknown option")
     H.raises(function() local _ = tr.color_jitter(chw(big), { hue = 0.1 }) end,
       "oml.transforms.color_jitter: the image must be uint8 [H,W,3]")
+  end)
+end)
+
+describe("the engine's out argument", function()
+  -- the Lua functions always allocate; a caller of the C API may pass out
+  local C, T = require("oml.tensor").C, require "oml.tensor"
+  local ffi = require "ffi"
+
+  it("writes a set out in place and refuses a wrong or overlapping one", function()
+    local out = oml.zeros({ 7, 5, 3 }, "uint8")
+    assert.are.equal(0, C.oml_image_resize(big, out, 7, 5))
+    H.close(out, tr.resize(big, { 7, 5 }))
+    assert.are.equal(-1, C.oml_image_resize(big, oml.zeros({ 7, 6, 3 }, "uint8"), 7, 5))
+    assert.are.equal(-1, C.oml_image_hflip(big, big))
+    assert.truthy(ffi.string(C.oml_last_error()):find("the output overlaps the image", 1, true))
+    local padded = tr.pad(big, 1)
+    assert.are.equal(-1, C.oml_image_crop(padded, padded:narrow(1, 2, 17):narrow(2, 2, 23), 0, 0, 17, 23))
+    assert.are.equal(-1, C.oml_image_normalize(big, T.new(), nil, nil))
+    assert.truthy(ffi.string(C.oml_last_error()):find("mean and std must hold 3 values", 1, true))
+  end)
+end)
+
+describe("OML's named sets", function()
+  it("norm_resize_torch resizes to a square and normalises", function()
+    local out = tr.norm_resize_torch(6)(big)
+    H.close(out:size(), { 3, 6, 6 })
+    H.close(out, tr.normalize(tr.resize(big, { 6, 6 })))
+    local mean, std = { 0.5, 0.5, 0.5 }, { 0.25, 0.25, 0.25 }
+    H.close(tr.norm_resize_torch(4, mean, std)(big), tr.normalize(tr.resize(big, { 4, 4 }), mean, std))
+  end)
+
+  it("augs_torch resizes, flips with a seeded generator, normalises", function()
+    local transform = tr.augs_torch(5)
+    local a, b = transform(big, oml.Generator(6)), transform(big, oml.Generator(6))
+    H.close(a:size(), { 3, 5, 5 })
+    H.close(a, b)
+    local plain, flipped = tr.normalize(tr.resize(big, { 5, 5 })), tr.normalize(tr.hflip(tr.resize(big, { 5, 5 })))
+    local g, flips = oml.Generator(2), 0
+    for _ = 1, 40 do
+      local out = transform(big, g)
+      if max_diff(out, flipped) == 0 then flips = flips + 1 else H.close(out, plain) end
+    end
+    assert.is_true(flips > 5 and flips < 35)
+  end)
+
+  it("raise on bad sizes, means and stds", function()
+    H.raises(function() local _ = tr.norm_resize_torch(0) end, "oml.transforms.norm_resize_torch: im_size must be positive (got 0)")
+    H.raises(function() local _ = tr.augs_torch(4, { 1, 2 }) end, "oml.transforms.augs_torch: mean must be a list of 3 numbers")
   end)
 end)

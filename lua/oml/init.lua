@@ -14,6 +14,7 @@ local oml = {
 -- also installed as oml.data.
 oml.data = {
   read_dataframe = require("oml.data.dataframe").read,
+  transforms = require "oml.data.transforms",
 }
 oml.samplers = require "oml.samplers"
 oml.miners = require "oml.miners"

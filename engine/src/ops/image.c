@@ -15,7 +15,7 @@ static int image_view_of(const oml_tensor *t, const char *what, oml_image_view *
   int hwc = t->dtype_ == OML_UINT8 && t->ndim_ == 3 && t->size_[2] == 3;
   int chw = t->dtype_ == OML_FLOAT32 && t->ndim_ == 3 && t->size_[0] == 3;
   if (!hwc && !chw)
-    return oml_error("%s must be uint8 [H,W,3] or float32 [3,H,W] (got a %s tensor of shape %s)", what,
+    return oml_error("%s must be uint8 [H,W,3] or float32 [3,H,W] (got a %s tensor of size %s)", what,
                      t->dtype_ == OML_UINT8 ? "uint8" : t->dtype_ == OML_FLOAT32 ? "float32" : "non-image",
                      oml_shape_str(t, buf));
   int c = hwc ? 2 : 0, h = hwc ? 0 : 1, w = hwc ? 1 : 2;
@@ -31,8 +31,9 @@ static int image_view_of(const oml_tensor *t, const char *what, oml_image_view *
 static int out_view_of(const oml_tensor *image, oml_tensor *out, int32_t dtype, int64_t height, int64_t width,
                        oml_image_view *v) {
   if (out->storage_ && (oml_check_cpu(out, "the output") || oml_check_writable(out, "the output"))) return -1;
-  if (out->storage_ && oml_may_overlap(image, out)) return oml_error("the output overlaps the image");
-  if (out->storage_ && out->data_ == image->data_) return oml_error("the output overlaps the image");
+  /* oml_may_overlap lets the very same view pass; no op here works in place */
+  if (out->storage_ && (oml_may_overlap(image, out) || out->data_ == image->data_))
+    return oml_error("the output overlaps the image");
   int64_t hwc[3] = {height, width, 3}, chw[3] = {3, height, width};
   if (oml_out_prepare(out, 3, dtype == OML_UINT8 ? hwc : chw, dtype, OML_CPU)) return -1;
   return image_view_of(out, "the output", v);

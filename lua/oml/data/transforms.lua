@@ -56,9 +56,6 @@ function M.resize(image, size)
     else
       out_h, out_w = math.floor(short * h / w), short
     end
-    if out_h < 1 or out_w < 1 then
-      T.raise(name, "resizing the %dx%d image to a shorter side of %d leaves no pixels", h, w, short)
-    end
   else
     out_h, out_w = size_hw(size, name)
   end
@@ -327,6 +324,38 @@ function M.normalize(image, mean, std)
   T.check(C.oml_image_normalize(image, out, three_numbers(mean or M.IMAGENET_MEAN, name, "mean"),
     three_numbers(std or M.IMAGENET_STD, name, "std")), name)
   return out
+end
+
+-- ---- OML's named sets (oml/transforms/images/torchvision.py) ----------------
+-- Each returns a function image -> float32 [3, im_size, im_size].
+
+local function named_set_args(im_size, mean, std, name)
+  local size = positive(im_size, name, "im_size")
+  mean, std = mean or M.IMAGENET_MEAN, std or M.IMAGENET_STD
+  three_numbers(mean, name, "mean")
+  three_numbers(std, name, "std")
+  return size, mean, std
+end
+
+-- norm_resize_torch(im_size [, mean, std]): OML's
+-- get_normalisation_resize_torch: Resize((im_size, im_size), antialias),
+-- ToTensor, Normalize.
+function M.norm_resize_torch(im_size, mean, std)
+  local size
+  size, mean, std = named_set_args(im_size, mean, std, "oml.transforms.norm_resize_torch")
+  return function(image) return M.normalize(M.resize(image, { size, size }), mean, std) end
+end
+
+-- augs_torch(im_size [, mean, std]): OML's get_augs_torch: Resize((im_size,
+-- im_size), antialias), RandomHorizontalFlip, ColorJitter() (its defaults
+-- change nothing, so it is left out), ToTensor, Normalize. The function
+-- takes an optional generator for the flip: transform(image [, generator]).
+function M.augs_torch(im_size, mean, std)
+  local size
+  size, mean, std = named_set_args(im_size, mean, std, "oml.transforms.augs_torch")
+  return function(image, generator)
+    return M.normalize(M.random_hflip(M.resize(image, { size, size }), 0.5, generator), mean, std)
+  end
 end
 
 return M
