@@ -37,7 +37,7 @@ build:
 	cmake --build $(BUILD) -j 2
 
 test: all
-	luacheck --no-color -q lua spec bench recipes $(wildcard bin/oml)
+	luacheck --no-color -q lua spec bench recipes zoo $(wildcard bin/oml)
 	$(RUN_ENV) busted --lua=luajit
 
 bench: all
