@@ -67,4 +67,7 @@ oml.metrics = { EmbeddingMetrics = require "oml.metrics.embeddings" }
 -- Images: JPEG through libjpeg-turbo.
 oml.jpeg = require "oml.io.jpeg"
 
+-- Pretrained weights: the registry, downloads and conversion.
+oml.zoo = require "oml.zoo"
+
 return oml
