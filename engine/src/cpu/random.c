@@ -12,53 +12,28 @@
 
 static int64_t blocks(int64_t n, int per) { return (n + per - 1) / per; }
 
-static void uniform_f32(float *out, int64_t n, uint64_t seed, uint64_t offset, double low, double high) {
-  int64_t nblocks = blocks(n, OML_UNIFORM32_PER_BLOCK);
-#pragma omp parallel for if (oml_parallel_ok(n))
-  for (int64_t b = 0; b < nblocks; b++) {
-    BLOCK_SPAN(b, OML_UNIFORM32_PER_BLOCK, n, first, count);
-    float v[4];
-    oml_uniform32_block(oml_philox_block(seed, offset + (uint64_t)b), low, high, v);
-    for (int k = 0; k < count; k++) out[first + k] = v[k];
+/* One fill loop per (distribution, dtype): block k of the fill serves its
+ * PER elements from one Philox block. */
+#define BLOCK_FILL(NAME, T, PER, BLOCK_FN)                                                       \
+  static void NAME(T *out, int64_t n, uint64_t seed, uint64_t offset, double p1, double p2) {    \
+    int64_t nblocks = blocks(n, PER);                                                            \
+    _Pragma("omp parallel for if (oml_parallel_ok(n))")                                          \
+    for (int64_t k = 0; k < nblocks; k++) {                                                      \
+      BLOCK_SPAN(k, PER, n, first, count);                                                       \
+      T v[PER];                                                                                  \
+      BLOCK_FN(oml_philox_block(seed, offset + (uint64_t)k), p1, p2, v);                         \
+      for (int i = 0; i < count; i++) out[first + i] = v[i];                                    \
+    }                                                                                            \
   }
-}
 
-static void uniform_f64(double *out, int64_t n, uint64_t seed, uint64_t offset, double low, double high) {
-  int64_t nblocks = blocks(n, OML_UNIFORM64_PER_BLOCK);
-#pragma omp parallel for if (oml_parallel_ok(n))
-  for (int64_t b = 0; b < nblocks; b++) {
-    BLOCK_SPAN(b, OML_UNIFORM64_PER_BLOCK, n, first, count);
-    double v[2];
-    oml_uniform64_block(oml_philox_block(seed, offset + (uint64_t)b), low, high, v);
-    for (int k = 0; k < count; k++) out[first + k] = v[k];
-  }
-}
+BLOCK_FILL(uniform_f32, float, OML_UNIFORM32_PER_BLOCK, oml_uniform32_block)
+BLOCK_FILL(uniform_f64, double, OML_UNIFORM64_PER_BLOCK, oml_uniform64_block)
+BLOCK_FILL(normal_f32, float, OML_NORMAL32_PER_BLOCK, oml_normal32_block)
+BLOCK_FILL(normal_f64, double, OML_NORMAL64_PER_BLOCK, oml_normal64_block)
 
 void oml_cpu_uniform(oml_tensor *t, uint64_t seed, uint64_t offset, double low, double high) {
   if (t->dtype_ == OML_FLOAT32) uniform_f32((float *)t->data_, t->numel_, seed, offset, low, high);
   else uniform_f64((double *)t->data_, t->numel_, seed, offset, low, high);
-}
-
-static void normal_f32(float *out, int64_t n, uint64_t seed, uint64_t offset, double mean, double std) {
-  int64_t nblocks = blocks(n, OML_NORMAL32_PER_BLOCK);
-#pragma omp parallel for if (oml_parallel_ok(n))
-  for (int64_t b = 0; b < nblocks; b++) {
-    BLOCK_SPAN(b, OML_NORMAL32_PER_BLOCK, n, first, count);
-    float v[4];
-    oml_normal32_block(oml_philox_block(seed, offset + (uint64_t)b), mean, std, v);
-    for (int k = 0; k < count; k++) out[first + k] = v[k];
-  }
-}
-
-static void normal_f64(double *out, int64_t n, uint64_t seed, uint64_t offset, double mean, double std) {
-  int64_t nblocks = blocks(n, OML_NORMAL64_PER_BLOCK);
-#pragma omp parallel for if (oml_parallel_ok(n))
-  for (int64_t b = 0; b < nblocks; b++) {
-    BLOCK_SPAN(b, OML_NORMAL64_PER_BLOCK, n, first, count);
-    double v[2];
-    oml_normal64_block(oml_philox_block(seed, offset + (uint64_t)b), mean, std, v);
-    for (int k = 0; k < count; k++) out[first + k] = v[k];
-  }
 }
 
 void oml_cpu_normal(oml_tensor *t, uint64_t seed, uint64_t offset, double mean, double std) {
