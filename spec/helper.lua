@@ -75,6 +75,15 @@ function H.files_in(dir)
   return names
 end
 
+-- Shuffles a list in place with math.random (Fisher-Yates) and returns it.
+function H.shuffle(list)
+  for i = #list, 2, -1 do
+    local j = math.random(i)
+    list[i], list[j] = list[j], list[i]
+  end
+  return list
+end
+
 -- A deterministic r x c matrix of values in [-1, 1], as nested Lua lists.
 function H.values(r, c, seed)
   local m = {}

@@ -13,11 +13,7 @@ local function random_labels(n_labels, max_instances)
   for label = 1, n_labels do
     for _ = 1, math.random(2, max_instances) do labels[#labels + 1] = label * 10 end
   end
-  for i = #labels, 2, -1 do
-    local j = math.random(i)
-    labels[i], labels[j] = labels[j], labels[i]
-  end
-  return labels
+  return H.shuffle(labels)
 end
 
 local function random_features(n, dim)

@@ -28,13 +28,7 @@ local function labels_of(batch, labels)
   return out
 end
 
-local function shuffle(list)
-  for i = #list, 2, -1 do
-    local j = math.random(i)
-    list[i], list[j] = list[j], list[i]
-  end
-  return list
-end
+local shuffle = H.shuffle
 
 -- Labels 0..n_labels-1, each with a random number of items in [2, max_items], shuffled.
 local function random_labels(n_labels, max_items)
