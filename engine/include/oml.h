@@ -268,6 +268,92 @@ int oml_image_adjust_contrast(const oml_tensor *image, oml_tensor *out, double f
 int oml_image_adjust_saturation(const oml_tensor *image, oml_tensor *out, double factor);
 int oml_image_adjust_hue(const oml_tensor *image, oml_tensor *out, double shift);
 
+/* ---- nn: layers' forward and backward kernels -----------------------------
+ * float32 and float64 (one dtype per call). Inputs may be any strided view.
+ * Outputs and grad_input follow the out convention; may be NULL where it says
+ * so (not needed). grad_weight and grad_bias are ACCUMULATED into (+=), as
+ * torch/nn's accGradParameters: they must be set, with the parameter's shape
+ * and dtype, or NULL to skip (a frozen parameter). Saved statistics
+ * (save_mean, save_invstd, indices) follow the out convention. */
+
+/* input [N,C,H,W], weight [O,C/groups,kH,kW], bias [O] or NULL -> out [N,O,Ho,Wo]. */
+int oml_conv2d_forward(const oml_tensor *input, oml_tensor *out, const oml_tensor *weight, const oml_tensor *bias,
+                       int32_t stride_h, int32_t stride_w, int32_t pad_h, int32_t pad_w,
+                       int32_t dilation_h, int32_t dilation_w, int32_t groups);
+int oml_conv2d_backward(const oml_tensor *input, const oml_tensor *grad_out, oml_tensor *grad_input,
+                        const oml_tensor *weight, oml_tensor *grad_weight, oml_tensor *grad_bias,
+                        int32_t stride_h, int32_t stride_w, int32_t pad_h, int32_t pad_w,
+                        int32_t dilation_h, int32_t dilation_w, int32_t groups);
+
+/* Batch norm over dim 1 of [N,C] or [N,C,...]: training uses the batch's
+ * statistics (saved for backward; the running ones updated with momentum and
+ * the unbiased variance, as PyTorch), evaluation the running ones. weight and
+ * bias [C] may be NULL (affine=false); running_mean/var may be NULL in training. */
+int oml_batch_norm_forward(const oml_tensor *input, oml_tensor *out, const oml_tensor *weight, const oml_tensor *bias,
+                           oml_tensor *running_mean, oml_tensor *running_var, oml_tensor *save_mean,
+                           oml_tensor *save_invstd, int32_t training, double momentum, double eps);
+int oml_batch_norm_backward(const oml_tensor *input, const oml_tensor *grad_out, oml_tensor *grad_input,
+                            const oml_tensor *weight, oml_tensor *grad_weight, oml_tensor *grad_bias,
+                            const oml_tensor *running_mean, const oml_tensor *running_var,
+                            const oml_tensor *save_mean, const oml_tensor *save_invstd, int32_t training, double eps);
+
+/* Layer norm over the last dim (size D); weight, bias [D] or NULL. */
+int oml_layer_norm_forward(const oml_tensor *input, oml_tensor *out, const oml_tensor *weight, const oml_tensor *bias,
+                           oml_tensor *save_mean, oml_tensor *save_invstd, double eps);
+int oml_layer_norm_backward(const oml_tensor *input, const oml_tensor *grad_out, oml_tensor *grad_input,
+                            const oml_tensor *weight, oml_tensor *grad_weight, oml_tensor *grad_bias,
+                            const oml_tensor *save_mean, const oml_tensor *save_invstd);
+
+/* Pooling on [N,C,H,W] (or [C,H,W]). max: indices (int64, 1-based flat
+ * positions in each H*W plane) are saved for backward; padding counts as
+ * -inf. avg: count_include_pad as PyTorch. ceil_mode as PyTorch (a window
+ * that starts in the right/bottom padding is dropped). adaptive: PyTorch's
+ * start = floor(i*H/oH), end = ceil((i+1)*H/oH). */
+int oml_max_pool2d_forward(const oml_tensor *input, oml_tensor *out, oml_tensor *indices,
+                           int32_t kernel_h, int32_t kernel_w, int32_t stride_h, int32_t stride_w,
+                           int32_t pad_h, int32_t pad_w, int32_t dilation_h, int32_t dilation_w, int32_t ceil_mode);
+int oml_max_pool2d_backward(const oml_tensor *input, const oml_tensor *grad_out, const oml_tensor *indices,
+                            oml_tensor *grad_input);
+int oml_avg_pool2d_forward(const oml_tensor *input, oml_tensor *out, int32_t kernel_h, int32_t kernel_w,
+                           int32_t stride_h, int32_t stride_w, int32_t pad_h, int32_t pad_w,
+                           int32_t ceil_mode, int32_t count_include_pad);
+int oml_avg_pool2d_backward(const oml_tensor *input, const oml_tensor *grad_out, oml_tensor *grad_input,
+                            int32_t kernel_h, int32_t kernel_w, int32_t stride_h, int32_t stride_w,
+                            int32_t pad_h, int32_t pad_w, int32_t ceil_mode, int32_t count_include_pad);
+int oml_adaptive_avg_pool2d_forward(const oml_tensor *input, oml_tensor *out, int64_t out_h, int64_t out_w);
+int oml_adaptive_avg_pool2d_backward(const oml_tensor *input, const oml_tensor *grad_out, oml_tensor *grad_input);
+
+/* Activations, elementwise: backward takes the forward's input. */
+enum { OML_RELU = 0, OML_GELU = 1, OML_GELU_TANH = 2, OML_NUM_ACTIVATIONS = 3 };
+int oml_activation_forward(const oml_tensor *input, oml_tensor *out, int32_t kind);
+int oml_activation_backward(const oml_tensor *input, const oml_tensor *grad_out, oml_tensor *grad_input, int32_t kind);
+
+/* Softmax (or log-softmax when log is 1) along dim; backward takes the forward's output. */
+int oml_softmax_forward(const oml_tensor *input, oml_tensor *out, int32_t dim, int32_t log);
+int oml_softmax_backward(const oml_tensor *output, const oml_tensor *grad_out, oml_tensor *grad_input,
+                         int32_t dim, int32_t log);
+
+/* Bicubic interpolation of [N,C,H,W] to [N,C,out_h,out_w] as PyTorch's
+ * interpolate(mode="bicubic", A = -0.75, borders clamped): scale_h/scale_w
+ * > 0 map output to input coordinates as given by the caller's
+ * scale_factor (PyTorch uses 1/scale_factor then), 0 uses in/out sizes. */
+int oml_interpolate_bicubic_forward(const oml_tensor *input, oml_tensor *out, int64_t out_h, int64_t out_w,
+                                    int32_t align_corners, double scale_h, double scale_w);
+int oml_interpolate_bicubic_backward(const oml_tensor *grad_out, oml_tensor *grad_input, int64_t in_h, int64_t in_w,
+                                     int32_t align_corners, double scale_h, double scale_w);
+
+/* ---- optimizers: fused in-place updates of one parameter ------------------
+ * param, grad and state tensors have one shape and dtype (float32/float64),
+ * contiguous. step counts from 1. As PyTorch's torch.optim single-tensor
+ * updates: SGD (momentum buffer initialised to the gradient on step 1,
+ * dampening, nesterov, L2 weight decay added to the gradient); Adam (L2
+ * weight decay) and AdamW (decoupled: param *= 1 - lr*weight_decay) with bias
+ * correction, amsgrad off. */
+int oml_sgd_step(oml_tensor *param, const oml_tensor *grad, oml_tensor *momentum_buffer, double lr, double momentum,
+                 double dampening, double weight_decay, int32_t nesterov, int64_t step);
+int oml_adam_step(oml_tensor *param, const oml_tensor *grad, oml_tensor *exp_avg, oml_tensor *exp_avg_sq, double lr,
+                  double beta1, double beta2, double eps, double weight_decay, int32_t decoupled, int64_t step);
+
 /* ffi:end */
 
 #ifdef __cplusplus

@@ -70,4 +70,17 @@ oml.jpeg = require "oml.io.jpeg"
 -- Pretrained weights: the registry, downloads and conversion.
 oml.zoo = require "oml.zoo"
 
+-- Neural networks, optimizers and models load on first use (oml.nn, ...):
+-- they require "oml" themselves, and most scripts never touch them.
+local LAZY = { nn = "oml.nn", optim = "oml.optim", models = "oml.models", losses = "oml.losses" }
+setmetatable(oml, {
+  __index = function(t, key)
+    local path = LAZY[key]
+    if path == nil then return nil end
+    local mod = require(path)
+    rawset(t, key, mod)
+    return mod
+  end,
+})
+
 return oml
