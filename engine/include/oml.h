@@ -268,6 +268,42 @@ int oml_image_adjust_contrast(const oml_tensor *image, oml_tensor *out, double f
 int oml_image_adjust_saturation(const oml_tensor *image, oml_tensor *out, double factor);
 int oml_image_adjust_hue(const oml_tensor *image, oml_tensor *out, double shift);
 
+/* ---- data loader: JPEG files -> normalised batches in C worker threads ----
+ * A loader owns num_workers threads (0: the thread that waits does the
+ * work). A job is one batch: n image files, each optionally cut to its box
+ * (x1, y1, x2, y2: 0-based pixel edges as OML's dataframe, all -1 for none),
+ * then transformed by a recipe into out, float32 [n,3,height,width] (out
+ * convention; a set out must be contiguous). Random draws come from Philox
+ * keyed by (recipe seed, the item's key), so a batch never depends on which
+ * thread ran which item. Jobs are collected in any order; wait returns how
+ * many items failed (a missing file, a corrupt JPEG: job_error says why;
+ * the item's slot in out is then zero). Workers run the kernels on one
+ * OpenMP thread each. */
+enum { OML_RECIPE_RESIZE = 0, OML_RECIPE_RANDOM_RESIZED_CROP = 1 };
+
+typedef struct oml_image_recipe {
+  int32_t height, width;         /* the output size */
+  int32_t crop;                  /* RESIZE: the whole (boxed) image; RANDOM_RESIZED_CROP: torchvision's box */
+  int32_t dct_scaling;           /* 1: decode at the smallest DCT scale that keeps the crop >= the output */
+  double scale[2], ratio[2];     /* random resized crop: area fraction and aspect ratio ranges */
+  double flip_p;                 /* probability of a horizontal flip */
+  double brightness, contrast, saturation, hue; /* ColorJitter's amounts; 0 skips one */
+  double mean[3], std[3];        /* normalisation of x / 255 */
+  uint64_t seed;
+} oml_image_recipe;
+
+typedef struct oml_loader oml_loader;
+typedef struct oml_load_job oml_load_job;
+
+oml_loader *oml_loader_new(int32_t num_workers);       /* NULL on failure */
+void oml_loader_release(oml_loader *loader);           /* threads stop once its last job is freed */
+/* paths [n]; boxes [n*4] or NULL; keys [n] or NULL (keys 0..n-1). NULL on failure. */
+oml_load_job *oml_loader_submit(oml_loader *loader, int64_t n, const char *const *paths, const int64_t *boxes,
+                                const uint64_t *keys, const oml_image_recipe *recipe, oml_tensor *out);
+int64_t oml_load_job_wait(oml_load_job *job);          /* failed items, or -1 */
+const char *oml_load_job_error(const oml_load_job *job, int64_t i); /* NULL when item i (0-based) loaded */
+void oml_load_job_free(oml_load_job *job);             /* cancels what has not started, waits for the rest */
+
 /* ---- nn: layers' forward and backward kernels -----------------------------
  * float32 and float64 (one dtype per call). Inputs may be any strided view.
  * Outputs and grad_input follow the out convention; may be NULL where it says

@@ -15,7 +15,10 @@ local oml = {
 oml.data = {
   read_dataframe = require("oml.data.dataframe").read,
   transforms = require "oml.data.transforms",
+  ImageRecipe = require "oml.data.image_recipe",
+  DataLoader = require "oml.data.loader",
 }
+for name, dataset in pairs(require "oml.data.datasets") do oml.data[name] = dataset end
 oml.samplers = require "oml.samplers"
 oml.miners = require "oml.miners"
 

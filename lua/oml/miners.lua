@@ -12,6 +12,7 @@ local T = require "oml.tensor"
 local cdist = require("oml.ops.distance").functions.cdist
 local random = require("oml.ops.random").functions
 local creation = require("oml.ops.creation").methods
+local join = require("oml.ops.join").functions
 
 local raise = T.raise
 local int64_ptr = ffi.typeof("int64_t *")
@@ -258,14 +259,16 @@ function M.NHardTripletsMiner(args)
   return miner
 end
 
--- The n-hard triplets as three Lua lists.
-local function nhard_lists(miner, features, labels, name)
+-- The n-hard triplets as three Lua lists; only the first n_anchors rows
+-- (default: all) are anchors (MinerWithBank's bank rows are not).
+local function nhard_lists(miner, features, labels, name, n_anchors)
   labels = read_labels(labels, name)
   check_features(features, #labels, name)
   local nearest, farthest = distance_orders(features)
   local b = #labels
   local a, p, n = {}, {}, {}
-  for anchor, label in ipairs(labels) do
+  for anchor = 1, n_anchors or b do
+    local label = labels[anchor]
     -- The ranked positives from pos_first_ to pos_last_, and the same for negatives.
     local pos, rank = {}, 0
     for k = 1, b do
@@ -452,6 +455,278 @@ function HardClusterMiner.sample(_, features, labels)
   end
   local device = { device = features.device_ }
   return creation.to(means, device), creation.to(positives, device), creation.to(negatives, device)
+end
+
+-- ---- memory banks ---------------------------------------------------------------
+
+-- The two miners below keep the features and labels of the last
+-- bank_size_in_batches batches (a ring, filled one batch at a time, after
+-- mining). sample(features, labels) returns index tensors into a pool, the
+-- features followed by the bank as it was before this batch, and that pool:
+--   anchors, positives, negatives, pool [, is_original]
+-- (TripletLossWithMiner reads them so; the bank rows are copies, detached:
+-- no gradient reaches them). Every batch must have the size of the first.
+
+local function positive_count(value, name, what)
+  if not is_integer(value) or value < 1 then
+    raise(name, "%s must be a positive integer (got %s)", what, T.show(value))
+  end
+  return value
+end
+
+-- The bank's layout follows the first batch; later batches must match it.
+local function check_bank_batch(miner, features, name)
+  if miner.bank_features == nil then return end
+  local b, dim = tonumber(features.size_[0]), tonumber(features.size_[1])
+  if b ~= miner.batch_size then
+    raise(name, "the batch has %d rows but the bank was made for batches of %d", b, miner.batch_size)
+  end
+  if dim ~= tonumber(miner.bank_features.size_[1]) or features.dtype_ ~= miner.bank_features.dtype_ then
+    raise(name, "features are %s but the bank holds %s rows", T.show(features),
+          T.show(miner.bank_features:select(1, 1)))
+  end
+end
+
+-- The batch into the bank at the ring's pointer (0-based), which moves on.
+local function update_bank(miner, features, labels)
+  miner.bank_features:narrow(1, miner.ptr + 1, miner.batch_size):copy_(features)
+  for i, label in ipairs(labels) do miner.bank_labels[miner.ptr + i] = label end
+  miner.ptr = (miner.ptr + miner.batch_size) % miner.bank_size
+end
+
+-- A uniform integer in 0 .. m - 1.
+local function draw_below(g, m)
+  local u = random.rand(1, { dtype = "float64", generator = g })
+  return math.floor(ffi.cast("double *", u.data_)[0] * m)
+end
+
+-- n uniform integers in 0 .. m - 1 (with replacement), as a Lua list.
+local function draws_below(g, m, n)
+  if n == 0 then return {} end
+  local u = ffi.cast("double *", random.rand(n, { dtype = "float64", generator = g }).data_)
+  local out = {}
+  for i = 1, n do out[i] = math.floor(u[i - 1] * m) end
+  return out
+end
+
+-- OML's get_pos_pairs: the ordered pairs (i, j), i ~= j, of one label's
+-- members: per pair of positions i < j, then the same pairs flipped.
+local function add_pos_pairs(ids, first, second)
+  local n0 = #first
+  for x = 1, #ids do
+    for y = x + 1, #ids do
+      first[#first + 1], second[#second + 1] = ids[x], ids[y]
+    end
+  end
+  for k = n0 + 1, #first do
+    first[#first + 1], second[#second + 1] = second[k], first[k]
+  end
+end
+
+-- ---- TripletMinerWithMemory ----------------------------------------------------
+
+-- OML's cross-batch miner (oml/miners/cross_batch.py). Three parts, in this
+-- order in the output:
+--   3. anchor and positive from the batch (pairs drawn with replacement),
+--      negative drawn from the bank;
+--   2. anchor and positive from the bank (the pairs of randomly chosen bank
+--      labels, a random subset), negative drawn from the batch;
+--   1. every triplet of the batch (AllTripletsMiner's), is_original = true.
+-- Parts 2 and 3 each aim at floor(n1 * (tri_expand_k - 1) / 2) triplets;
+-- draws whose negative has the anchor's label are dropped. The bank starts
+-- with labels -1 .. -B (each bank_size_in_batches times) and one-hot
+-- features, as OML's; so labels should not be negative. Draws come from the
+-- seed, the generator, or oml's default generator.
+local TripletMinerWithMemory = new_class()
+
+function M.TripletMinerWithMemory(args)
+  local name = "oml.miners.TripletMinerWithMemory"
+  args = check_args(args, name, { bank_size_in_batches = true, tri_expand_k = true, seed = true, generator = true })
+  return setmetatable({
+    bank_size_in_batches = positive_count(args.bank_size_in_batches, name, "bank_size_in_batches"),
+    tri_expand_k = positive_count(args.tri_expand_k or 1, name, "tri_expand_k"),
+    generator_ = generator_arg(args, name),
+    ptr = 0,
+  }, TripletMinerWithMemory)
+end
+
+-- OML's initial bank: labels -1, -2, ..., -B repeated, each row one-hot at
+-- column min(|label|, D - 1) (0-based).
+local function initial_bank(miner, features, name)
+  local b, dim = tonumber(features.size_[0]), tonumber(features.size_[1])
+  miner.batch_size, miner.bank_size = b, b * miner.bank_size_in_batches
+  local bank = T.empty({ miner.bank_size, dim }, features.dtype_, T.CPU, name)
+  creation.zero_(bank)
+  local ptr = values(bank)
+  miner.bank_labels = {}
+  for row = 1, miner.bank_size do
+    local label = -((row - 1) % b + 1)
+    miner.bank_labels[row] = label
+    ptr[(row - 1) * dim + math.min(-label, dim - 1)] = 1
+  end
+  miner.bank_features = creation.to(bank, { device = features.device_ })
+end
+
+function TripletMinerWithMemory:sample(features, labels)
+  local name = "oml.miners.TripletMinerWithMemory"
+  local unique, members
+  labels, unique, members = read_labels(labels, name)
+  check_features(features, #labels, name)
+  check_bank_batch(self, features, name)
+  if self.bank_features == nil then initial_bank(self, features, name) end
+  local g, b, bank_labels = self.generator_, self.batch_size, self.bank_labels
+  -- every ordered positive pair of the batch, label by label (ascending)
+  local pos_a, pos_p = {}, {}
+  for _, label in ipairs(unique) do add_pos_pairs(members[label], pos_a, pos_p) end
+
+  local a, p, n = {}, {}, {}
+  local function keep(anchor, positive, negative)
+    a[#a + 1], p[#p + 1], n[#n + 1] = anchor, positive, negative
+  end
+  local n_batch = 0
+  for k = 1, #pos_a do
+    n_batch = n_batch + #labels - #members[labels[pos_a[k]]]
+  end
+  local n_bank = math.floor(n_batch * (self.tri_expand_k - 1) / 2)
+
+  -- part 3: batch pairs, bank negatives
+  local picks, negs = draws_below(g, #pos_a, n_bank), draws_below(g, self.bank_size, n_bank)
+  for i = 1, n_bank do
+    local anchor = pos_a[picks[i] + 1]
+    if labels[anchor] ~= bank_labels[negs[i] + 1] then keep(anchor, pos_p[picks[i] + 1], b + negs[i] + 1) end
+  end
+
+  -- part 2: bank pairs of randomly chosen labels (those with two rows or
+  -- more), a random n_bank of them, batch negatives
+  local bank_members, bank_unique = {}, {}
+  for row, label in ipairs(bank_labels) do
+    if bank_members[label] == nil then
+      bank_members[label] = {}
+      bank_unique[#bank_unique + 1] = label
+    end
+    table.insert(bank_members[label], row)
+  end
+  table.sort(bank_unique)
+  local pairable = {}
+  for _, label in ipairs(bank_unique) do
+    if #bank_members[label] >= 2 then pairable[#pairable + 1] = label end
+  end
+  local bank_a, bank_p = {}, {}
+  while #bank_a < n_bank and #pairable > 0 do
+    add_pos_pairs(bank_members[pairable[draw_below(g, #pairable) + 1]], bank_a, bank_p)
+  end
+  local taken = math.min(n_bank, #bank_a)
+  if taken > 0 then
+    local order = ffi.cast(int64_ptr, random.randperm(#bank_a, { generator = g }).data_)
+    negs = draws_below(g, b, taken)
+    for i = 1, taken do
+      local k = tonumber(order[i - 1])
+      if bank_labels[bank_a[k]] ~= labels[negs[i] + 1] then keep(b + bank_a[k], b + bank_p[k], negs[i] + 1) end
+    end
+  end
+
+  -- part 1: every triplet of the batch
+  local n_extra = #a
+  for k = 1, #pos_a do
+    local label = labels[pos_a[k]]
+    for negative, other in ipairs(labels) do
+      if other ~= label then keep(pos_a[k], pos_p[k], negative) end
+    end
+  end
+
+  local pool = join.cat({ features, self.bank_features }, 1)
+  update_bank(self, features, labels)
+  local is_original = T.empty({ #a }, BOOL, T.CPU, name)
+  local flags = ffi.cast("uint8_t *", is_original.data_)
+  for i = 1, #a do flags[i - 1] = i > n_extra and 1 or 0 end
+  local ta, tp, tn = index_tensors(a, p, n, name)
+  return ta, tp, tn, pool, is_original
+end
+
+-- ---- MinerWithBank -------------------------------------------------------------
+
+-- OML's MinerWithBank (oml/miners/miner_with_bank.py): once the bank is
+-- full, an NHardTripletsMiner (or HardTripletsMiner) mines the batch and the
+-- bank together, with only the batch's rows as anchors; until then, the
+-- batch alone. last_logs (need_logs, default true) averages over anchors the
+-- distinct positives and negatives taken from the bank and from the batch.
+local MinerWithBank = new_class()
+
+function M.MinerWithBank(args)
+  local name = "oml.miners.MinerWithBank"
+  args = check_args(args, name, { bank_size_in_batches = true, miner = true, need_logs = true })
+  local inner = args.miner
+  local kind = getmetatable(inner)
+  if kind ~= NHardTripletsMiner and kind ~= HardTripletsMiner then
+    raise(name, "miner must be an NHardTripletsMiner or a HardTripletsMiner (got %s)", T.kind(inner))
+  end
+  local need_logs = args.need_logs
+  if need_logs == nil then need_logs = true end
+  if type(need_logs) ~= "boolean" then raise(name, "need_logs must be a boolean (got %s)", T.show(need_logs)) end
+  return setmetatable({
+    bank_size_in_batches = positive_count(args.bank_size_in_batches, name, "bank_size_in_batches"),
+    miner = inner,
+    ranks_ = kind == HardTripletsMiner and HARDEST or inner,
+    need_logs = need_logs,
+    is_accumulated = false,
+    ptr = 0,
+    last_logs = {},
+  }, MinerWithBank)
+end
+
+-- OML's _prepare_logs: per anchor, its distinct positives and negatives
+-- counted by origin (row > b: the bank), averaged over anchors.
+local function bank_logs(a, p, n, b)
+  local seen, per_anchor, anchors = {}, {}, {}
+  local function note(anchor, kind, id)
+    local key = anchor .. kind .. id
+    if seen[key] then return end
+    seen[key] = true
+    local counts = per_anchor[anchor]
+    local field = kind .. (id > b and "_from_bank" or "_from_batch")
+    counts[field] = counts[field] + 1
+  end
+  for i = 1, #a do
+    if per_anchor[a[i]] == nil then
+      per_anchor[a[i]] = { positives_from_bank = 0, positives_from_batch = 0, negatives_from_bank = 0,
+                           negatives_from_batch = 0 }
+      anchors[#anchors + 1] = a[i]
+    end
+    note(a[i], "positives", p[i])
+    note(a[i], "negatives", n[i])
+  end
+  local logs = {}
+  for _, anchor in ipairs(anchors) do
+    for field, count in pairs(per_anchor[anchor]) do logs[field] = (logs[field] or 0) + count / #anchors end
+  end
+  return logs
+end
+
+function MinerWithBank:sample(features, labels)
+  local name = "oml.miners.MinerWithBank"
+  labels = read_labels(labels, name)
+  check_features(features, #labels, name)
+  check_bank_batch(self, features, name)
+  if self.bank_features == nil then
+    local b = #labels
+    self.batch_size, self.bank_size = b, b * self.bank_size_in_batches
+    self.bank_features = T.empty({ self.bank_size, tonumber(features.size_[1]) }, features.dtype_,
+                                 features.device_, name)
+    self.bank_labels = {}
+  end
+  local pool, pool_labels = features, labels
+  if self.is_accumulated then
+    pool = join.cat({ features, self.bank_features }, 1)
+    pool_labels = {}
+    for i, label in ipairs(labels) do pool_labels[i] = label end
+    for i, label in ipairs(self.bank_labels) do pool_labels[#labels + i] = label end
+  end
+  local a, p, n = nhard_lists(self.ranks_, pool, pool_labels, name, #labels)
+  if self.need_logs then self.last_logs = bank_logs(a, p, n, #labels) end
+  self.is_accumulated = self.is_accumulated or self.ptr + self.batch_size >= self.bank_size
+  update_bank(self, features, labels)
+  local ta, tp, tn = index_tensors(a, p, n, name)
+  return ta, tp, tn, pool
 end
 
 return M

@@ -74,15 +74,17 @@ end
 local is_tensor = M.is_tensor
 
 -- Tensor memory lives in C, so the Lua collector does not see it; when the
--- engine holds much more than after the last full collection, collect.
-local GC_BASE = 64 * 1024 * 1024
+-- engine holds GC_STEP more than after the last full collection, collect.
+-- A full collection costs about a millisecond (the Lua heap is small), while
+-- garbage tensors hold a training step's worth of memory: collect often.
+local GC_BASE, GC_STEP = 64 * 1024 * 1024, 0.125
 local gc_threshold = GC_BASE
 
 -- An unset tensor, to be filled by the engine as an output.
 function M.new()
   if C.oml_memory_live_bytes() > gc_threshold then
     collectgarbage()
-    gc_threshold = math.max(GC_BASE, 2 * tonumber(C.oml_memory_live_bytes()))
+    gc_threshold = math.max(GC_BASE, (1 + GC_STEP) * tonumber(C.oml_memory_live_bytes()))
   end
   return tensor_ct()
 end

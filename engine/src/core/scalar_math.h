@@ -69,8 +69,9 @@ OML_HD static inline float oml_expf(float x) {
   float s1, s2;
   memcpy(&s1, &b1, sizeof s1);
   memcpy(&s2, &b2, sizeof s2);
-  float y = p * s1 * s2;
-  return x != x ? x : y;
+  /* NaN needs no branch (a branch would stop loops from vectorising): the
+   * clamps keep it, so p and y are NaN too. */
+  return p * s1 * s2;
 }
 
 #endif /* OML_SCALAR_MATH_H */

@@ -170,6 +170,42 @@ function Module:num_parameters(opts)
   return n
 end
 
+-- ---- per-step state ------------------------------------------------------------
+
+-- A private table of saved tensors ("_saved", "saved_"): plain (no
+-- metatable) and holding a tensor, unlike the bookkeeping lists.
+local function is_saved_table(key, v)
+  if type(v) ~= "table" or getmetatable(v) ~= nil or type(key) ~= "string"
+    or (key:sub(1, 1) ~= "_" and key:sub(-1) ~= "_") then
+    return false
+  end
+  for _, x in pairs(v) do
+    if T.is_tensor(x) then return true end
+  end
+  return false
+end
+
+-- clear_state(): drops what forward saved for backward and what backward
+-- returned (output, grad_input, every tensor field that is neither a
+-- parameter nor a buffer, private tables of them), in the whole tree.
+-- Containers call it on a child once its backward is done, so a step holds
+-- each activation only as long as it is needed (Torch7's clearState).
+function Module:clear_state()
+  for _, m in ipairs(self:named_modules()) do
+    local mod = m.module
+    local keep = {}
+    for _, key in ipairs(mod._parameters) do keep[key] = true end
+    for _, key in ipairs(mod._buffers) do keep[key] = true end
+    local drop = {}
+    for key, v in pairs(mod) do
+      if (T.is_tensor(v) and not keep[key]) or is_saved_table(key, v) then drop[#drop + 1] = key end
+    end
+    for _, key in ipairs(drop) do mod[key] = nil end
+    mod.output, mod.grad_input = nil, nil
+  end
+  return self
+end
+
 -- ---- modes, freezing, types --------------------------------------------------
 
 function Module:train(flag)

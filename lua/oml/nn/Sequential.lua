@@ -28,14 +28,15 @@ function Sequential:forward(input)
   return x
 end
 
--- Each child's input from the forward pass feeds its backward; the inputs are
--- dropped afterwards so that activations do not outlive the step.
+-- Each child's input from the forward pass feeds its backward; then the
+-- child's saved state is dropped, so that activations do not outlive their use.
 function Sequential:backward(input, grad_output)
   local g = grad_output
   local inputs = self._inputs or {}
   inputs[1] = input
   for i = #self.modules, 1, -1 do
     g = self.modules[i]:backward(inputs[i], g)
+    self.modules[i]:clear_state()
   end
   self._inputs = nil
   self.grad_input = g

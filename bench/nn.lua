@@ -1,0 +1,95 @@
+-- bench/nn.lua: issue 3's benchmark, beside PyTorch (Debian's python3-torch,
+-- models re-typed in bench/torch_models.py) in the same run, 2 threads each:
+-- one training step (forward, backward of mean(y^2), SGD with momentum) of
+-- ResNet-18 at batch 32 and ViT-S/16 at batch 8, and inference images/s at
+-- batch 64, all at 224x224; and each configuration's peak resident memory,
+-- measured in a process of its own. PyTorch runs plain and with tcmalloc
+-- preloaded (Debian's libtcmalloc-minimal4), which helps it here; the ratios
+-- are against its better time.
+--   luajit bench/nn.lua              (from the checkout root)
+package.path = "lua/?.lua;lua/?/init.lua;bench/?.lua;" .. package.path
+
+local ffi = require "ffi"
+local clock = require "clock"
+
+local RUNS = 3
+local TCMALLOC = "/usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4"
+local CONFIGS = {
+  { model = "resnet18", mode = "train", batch = 32 },
+  { model = "vits16", mode = "train", batch = 8 },
+  { model = "resnet18", mode = "infer", batch = 64 },
+  { model = "vits16", mode = "infer", batch = 64 },
+}
+
+ffi.cdef [[
+typedef struct { long sec, usec; } bench_timeval;
+typedef struct { bench_timeval utime, stime; long maxrss, rest[14]; } bench_rusage;
+int getrusage(int who, bench_rusage *usage);
+]]
+
+-- One configuration, run in this process: prints "seconds maxrss_bytes".
+local function run_oml(model_name, mode, batch)
+  local oml = require "oml"
+  oml.set_num_threads(2)
+  oml.manual_seed(0)
+  local model = model_name == "resnet18"
+    and oml.models.ResnetExtractor { arch = "resnet18", remove_fc = false }
+    or oml.models.ViTExtractor { arch = "vits16", normalise_features = false }
+  local x = oml.randn(batch, 3, 224, 224)
+  local step
+  if mode == "train" then
+    local opt = oml.optim.SGD { params = model, lr = 0.01, momentum = 0.9 }
+    step = function()
+      opt:zero_grad()
+      local y = model:forward(x)
+      model:backward(x, y * (2 / tonumber(y.numel_)))   -- d mean(y^2) / dy
+      opt:step()
+    end
+  else
+    model:evaluate()
+    step = function() model:forward(x) end
+  end
+  step()
+  local best = clock.best(RUNS, step)
+  local usage = ffi.new("bench_rusage")
+  ffi.C.getrusage(0, usage)
+  print(best, tonumber(usage.maxrss) * 1024)
+end
+
+if arg[1] == "--one" then return run_oml(arg[2], arg[3], tonumber(arg[4])) end
+
+local function measure(command)
+  local p = io.popen(command .. " 2>/dev/null")
+  local text = p:read("*a")
+  p:close()
+  local seconds, rss = text:match("([%d.e+-]+)%s+([%d.e+-]+)%s*$")
+  return tonumber(seconds), tonumber(rss)
+end
+
+local have_torch = clock.python("import torch; print(1)") ~= nil
+local have_tcmalloc = io.open(TCMALLOC) ~= nil
+local MB = 2 ^ -20
+print(("%-9s %-6s %5s | %14s %8s | %14s %8s | %14s %8s | %6s %6s"):format("model", "mode", "batch",
+  "oml s (img/s)", "oml MB", "torch s", "MB", "torch+tcm s", "MB", "time", "memory"))
+for _, c in ipairs(CONFIGS) do
+  local args = ("%s %s %d"):format(c.model, c.mode, c.batch)
+  local t_oml, m_oml = measure("luajit bench/nn.lua --one " .. args)
+  local t_pt, m_pt, t_tc, m_tc
+  if have_torch then
+    t_pt, m_pt = measure(("/usr/bin/python3 bench/nn_peer.py %s %d"):format(args, RUNS))
+    if have_tcmalloc then
+      t_tc, m_tc = measure(("LD_PRELOAD=%s /usr/bin/python3 bench/nn_peer.py %s %d"):format(TCMALLOC, args, RUNS))
+    end
+  end
+  local function cell(t, m)
+    if t == nil then return ("%14s %8s"):format("-", "-") end
+    return ("%6.3f (%5.1f) %8.0f"):format(t, c.batch / t, m * MB)
+  end
+  local best_t, best_m = t_pt, m_pt
+  if t_tc and (best_t == nil or t_tc < best_t) then best_t, best_m = t_tc, m_tc end
+  print(("%-9s %-6s %5d | %s | %s | %s | %6s %6s"):format(c.model, c.mode, c.batch, cell(t_oml, m_oml),
+    cell(t_pt, m_pt), cell(t_tc, m_tc), best_t and ("%.2fx"):format(t_oml / best_t) or "-",
+    best_m and ("%.2fx"):format(m_oml / best_m) or "-"))
+end
+print("time: oml's time / PyTorch's best (targets: train ResNet-18 <= 0.8, ViT-S/16 <= 0.5; inference <= 0.67)")
+print("memory: oml's peak RSS / that of PyTorch's best run (target <= 1)")

@@ -1,0 +1,92 @@
+-- oml.nn.Attention(dim [, {num_heads = 8, qkv_bias = false, qk_scale = nil,
+-- attn_drop = 0, proj_drop = 0, proj_bias = true}]): multi-head
+-- self-attention as DINO's (and DINOv2's) vision_transformer.Attention, with
+-- the same children (qkv, attn_drop, proj, proj_drop) so that their state
+-- dicts load: [B,N,dim] -> [B,N,dim].
+--   qkv = x W_qkv^T (+ b), split into q, k, v of [B,heads,N,dim/heads];
+--   attn = softmax(q k^T * scale) over the keys, scale = (dim/heads)^-0.5;
+--   out = proj((attn v) with the heads merged back).
+-- After forward, self.attn holds the attention probabilities [B*heads,N,N]
+-- (DINO's get_last_selfattention: self.attn:view(B, heads, N, N)).
+local oml = require "oml"
+local nn = require "oml.nn"
+local T = require "oml.tensor"
+
+local C = T.C
+local NAME = "oml.nn.Attention"
+local Attention = nn.class("Attention", nn.Module)
+
+local OPTIONS = { num_heads = true, qkv_bias = true, qk_scale = true, attn_drop = true, proj_drop = true,
+                  proj_bias = true }
+
+function Attention:__init(dim, opts)
+  nn.Module.__init(self)
+  self.dim = T.count(dim, NAME, "dim")
+  opts = T.options(opts, NAME, OPTIONS)
+  local heads = opts.num_heads or 8
+  if type(heads) ~= "number" or heads < 1 or heads ~= math.floor(heads) then
+    T.raise(NAME, "num_heads must be a positive integer (got %s)", T.show(heads))
+  end
+  if dim % heads ~= 0 then T.raise(NAME, "dim %d is not a multiple of num_heads %d", dim, heads) end
+  self.num_heads = heads
+  local scale = opts.qk_scale or (dim / heads) ^ -0.5
+  if type(scale) ~= "number" then T.raise(NAME, "qk_scale must be a number (got %s)", T.kind(scale)) end
+  self.scale = scale
+  self:add_module("qkv", nn.Linear(dim, 3 * dim, { bias = opts.qkv_bias == true }))
+  self:add_module("attn_drop", nn.Dropout(opts.attn_drop or 0))
+  self:add_module("proj", nn.Linear(dim, dim, { bias = opts.proj_bias ~= false }))
+  self:add_module("proj_drop", nn.Dropout(opts.proj_drop or 0))
+end
+
+local function shape(self, input, what)
+  T.expect_set(input, NAME, what)
+  if input.ndim_ ~= 3 or tonumber(input.size_[2]) ~= self.dim then
+    T.raise(NAME, "%s must have shape [B,N,%d] (got %s)", what, self.dim, T.shape_str(input))
+  end
+  return tonumber(input.size_[0]), tonumber(input.size_[1]), self.dim, self.num_heads, self.dim / self.num_heads
+end
+
+local function bmm(a, b, out)
+  out = out or T.new()
+  T.check(C.oml_bmm(a, b, out), NAME)
+  return out
+end
+
+function Attention:forward(input)
+  local B, N, D, H, hd = shape(self, input, "the input")
+  -- q, k, v side by side in one contiguous [3, B*H, N, hd] tensor
+  local heads = self.qkv:forward(input):view(B, N, 3, H, hd):permute(3, 1, 4, 2, 5):reshape(3, B * H, N, hd)
+  self.qkv.output = nil -- heads holds what backward needs; keep one copy only
+  local q, k, v = heads:select(1, 1), heads:select(1, 2), heads:select(1, 3)
+  q:mul_(self.scale) -- scaling q costs less than scaling the N x N scores
+  local attn = bmm(q, k:transpose(2, 3))
+  T.check(C.oml_softmax_forward(attn, attn, 2, 0), NAME)
+  local context = bmm(self.attn_drop:forward(attn), v)
+  local merged = context:view(B, H, N, hd):transpose(2, 3):reshape(B, N, D)
+  self.heads, self.attn, self.merged = heads, attn, merged
+  self.output = self.proj_drop:forward(self.proj:forward(merged))
+  return self.output
+end
+
+function Attention:backward(input, grad_output)
+  local B, N, D, H, hd = shape(self, input, "the input")
+  shape(self, grad_output, "grad_output")
+  local g = self.proj_drop:backward(self.proj.output, grad_output)
+  g = self.proj:backward(self.merged, g):view(B, N, H, hd):transpose(2, 3):reshape(B * H, N, hd)
+  local heads, attn = self.heads, self.attn
+  local q, k, v = heads:select(1, 1), heads:select(1, 2), heads:select(1, 3)
+  local grads = oml.empty({ 3, B * H, N, hd }, { dtype = heads.dtype, device = heads.device })
+  local gq, gk, gv = grads:select(1, 1), grads:select(1, 2), grads:select(1, 3)
+  bmm(self.attn_drop.output:transpose(2, 3), g, gv)
+  local gattn = self.attn_drop:backward(attn, bmm(g, v:transpose(2, 3)))
+  T.check(C.oml_softmax_backward(attn, gattn, gattn, 2, 0), NAME) -- now the scores' gradient
+  bmm(gattn, k, gq):mul_(self.scale)
+  bmm(gattn:transpose(2, 3), q, gk) -- q is already scaled
+  local grad_qkv = grads:view(3, B, H, N, hd):permute(2, 4, 1, 3, 5):reshape(B, N, 3 * D)
+  self.grad_input = self.qkv:backward(input, grad_qkv)
+  return self.grad_input
+end
+
+function Attention:extra_repr() return ("dim=%d, num_heads=%d"):format(self.dim, self.num_heads) end
+
+return Attention
