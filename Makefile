@@ -5,7 +5,7 @@
 
 SANITIZE ?= 0
 OML_CUDA ?= AUTO
-DEPS := luajit libluajit-5.1-dev libopenblas-dev libturbojpeg0-dev lua-cjson lua-busted lua-check cmake gcc curl dataset-fashion-mnist
+DEPS := luajit libluajit-5.1-dev libopenblas-dev libturbojpeg0-dev libjpeg62-turbo-dev lua-cjson lua-busted lua-check cmake gcc curl dataset-fashion-mnist
 
 ifeq ($(SANITIZE),1)
 BUILD := build-sanitize

@@ -2,7 +2,9 @@
 -- direct cblas_sgemm call through the FFI on the same data (the peer), best
 -- of several runs each, and the ratio. The second pair times the
 -- transposed-view path, oml.mm(a, b:t()), against cblas_sgemm with
--- CblasTrans: equal speeds mean the view reached BLAS without a copy.
+-- CblasTrans: equal speeds mean the view reached BLAS without a copy. oml
+-- keeps OpenBLAS on one thread and cuts a large product over its OpenMP
+-- threads; the peer runs OpenBLAS on its own threads, as a plain caller does.
 --   luajit bench/gemm.lua            (from the checkout root)
 package.path = "lua/?.lua;lua/?/init.lua;bench/?.lua;" .. package.path
 
@@ -13,9 +15,18 @@ local now = require("clock").now
 ffi.cdef [[
 void cblas_sgemm(int order, int transa, int transb, int m, int n, int k, float alpha, const float *a, int lda,
                  const float *b, int ldb, float beta, float *c, int ldc);
+void openblas_set_num_threads(int n);
 ]]
 local blas = ffi.load("openblas")
 local ROW_MAJOR, NO_TRANS, TRANS = 101, 111, 112
+local THREADS = oml.get_num_threads()
+
+-- cblas_sgemm on OpenBLAS's own threads (oml set it to one)
+local function sgemm(...)
+  blas.openblas_set_num_threads(THREADS)
+  blas.cblas_sgemm(...)
+  blas.openblas_set_num_threads(1)
+end
 
 -- The best wall times of the functions in fns over `runs` rounds, after
 -- one warm-up round. Each round runs every function once, in turn, so that
@@ -63,9 +74,9 @@ for _, n in ipairs { 256, 1024, 2048 } do
   local flops = 2 * n ^ 3
   local t_oml, t_blas, t_oml_t, t_blas_t = best(RUNS[n], {
     function() return oml.mm(a, b) end,
-    function() blas.cblas_sgemm(ROW_MAJOR, NO_TRANS, NO_TRANS, n, n, n, 1, pa, n, pb, n, 0, pc, n) end,
+    function() sgemm(ROW_MAJOR, NO_TRANS, NO_TRANS, n, n, n, 1, pa, n, pb, n, 0, pc, n) end,
     function() return oml.mm(a, bt) end,
-    function() blas.cblas_sgemm(ROW_MAJOR, NO_TRANS, TRANS, n, n, n, 1, pa, n, pb, n, 0, pc, n) end,
+    function() sgemm(ROW_MAJOR, NO_TRANS, TRANS, n, n, n, 1, pa, n, pb, n, 0, pc, n) end,
   })
   local g = function(t) return flops / t * 1e-9 end
   print(("%6d | %10.1f %12.1f %6.2f | %12.1f %12.1f %6.2f"):format(n, g(t_oml), g(t_blas), t_blas / t_oml,

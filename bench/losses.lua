@@ -1,7 +1,10 @@
 -- bench/losses.lua: miners and losses, forward + backward, on a batch of
 -- 256 x 384-d float32 (32 labels x 8 rows, as BalanceSampler gives), 2
 -- threads, and AllTripletsMiner alone on 1024 rows with a cap. Prints the
--- best time of each; the lead compares them with a ViT-S/16 training step.
+-- best time of each, and its share of a ViT-S/16 training step on the same
+-- 256 images (224x224): that step is timed at batch 16 (bench/nn.lua, in a
+-- process of its own) and scaled by 16, since a step's time grows linearly
+-- with the batch and 256 images would take minutes.
 --   luajit bench/losses.lua            (from the checkout root)
 package.path = "lua/?.lua;lua/?/init.lua;bench/?.lua;" .. package.path
 
@@ -42,12 +45,19 @@ local cases = {
   { "SurrogatePrecision k=5", losses.SurrogatePrecision { k = 5 } },
 }
 
+local VIT_BATCH = 16
+local p = io.popen(("luajit bench/nn.lua --one vits16 train %d"):format(VIT_BATCH))
+local vit_step = tonumber(p:read("*a"):match("^%s*(%S+)")) * B / VIT_BATCH
+p:close()
+
 print(("batch %d x %d float32, %d labels x %d rows, 2 threads, best of %d"):format(B, D, LABELS, B / LABELS, RUNS))
+print(("ViT-S/16 training step on %d images (from batch %d): %.1f s"):format(B, VIT_BATCH, vit_step))
 for _, case in ipairs(cases) do
   local name, loss = case[1], case[2]
   local fn = step(loss)
   fn()   -- warm up (and fill a bank)
-  print(("  %-62s %8.1f ms"):format(name .. ": forward + backward", 1000 * clock.best(RUNS, fn)))
+  local t = clock.best(RUNS, fn)
+  print(("  %-62s %8.1f ms %6.2f%% of the step"):format(name .. ": forward + backward", 1000 * t, 100 * t / vit_step))
 end
 
 local big = oml.randn(1024, D)

@@ -1,9 +1,12 @@
 -- oml.io.torch_checkpoint (with oml.io.zip and oml.io.pickle): PyTorch
 -- checkpoints load to the values torch saved; hostile and broken files are
 -- refused with a clear error and run nothing.
+local ffi = require "ffi"
 local oml = require "oml"
 local ck = require "oml.io.torch_checkpoint"
 local pickle = require "oml.io.pickle"
+local zip = require "oml.io.zip"
+local zlib = require "oml.io.zlib"
 local H = require "helper"
 
 -- made by spec/fixtures/checkpoints/make_checkpoints.py (torch 1.13); the
@@ -35,6 +38,30 @@ end
 
 local function str(s)
   return "X" .. le32(#s) .. s
+end
+
+local function le16(n)
+  return string.char(n % 256, math.floor(n / 256))
+end
+
+-- A zip archive of the entries ({ name, bytes } each), stored, as a string:
+-- local headers and bytes, the central directory, its end record.
+local function stored_zip(entries)
+  local parts, records, offset = {}, {}, 0
+  for _, e in ipairs(entries) do
+    local name, data = e[1], e[2]
+    local crc = zlib.crc32_zlib(ffi.cast("const uint8_t *", data), #data)
+    -- version, flags, method (stored), time and date; then CRC, sizes, name length
+    local fields = le16(20) .. le16(0) .. le16(0) .. le32(0) .. le32(crc) .. le32(#data) .. le32(#data) .. le16(#name)
+    parts[#parts + 1] = "PK\3\4" .. fields .. le16(0) .. name .. data
+    -- made by, ..., extra, comment, disk, attributes, offset of the local header
+    records[#records + 1] = "PK\1\2" .. le16(20) .. fields .. le16(0) .. le16(0) .. le16(0) .. le16(0) .. le32(0)
+                            .. le32(offset) .. name
+    offset = offset + #parts[#parts]
+  end
+  local directory = table.concat(records)
+  return table.concat(parts) .. directory .. "PK\5\6" .. le16(0) .. le16(0) .. le16(#entries) .. le16(#entries)
+         .. le32(#directory) .. le32(offset) .. le16(0)
 end
 
 describe("torch checkpoints", function()
@@ -98,6 +125,16 @@ describe("torch checkpoints", function()
       assert.same({ 0.5, -0.5 }, t.bias:totable())
     end)
 
+    it("gives each of two whole views of one storage its own memory", function()
+      local t = load("shared.pth")
+      assert.same({ 0, 1, 2, 3 }, t.flat:totable())
+      assert.same({ { 0, 1 }, { 2, 3 } }, t.square:totable())
+      t.flat:fill(-1)
+      assert.same({ { 0, 1 }, { 2, 3 } }, t.square:totable())
+      t.square:fill(-2)
+      assert.same({ -1, -1, -1, -1 }, t.flat:totable())
+    end)
+
     it("are what oml.load reads for .pth and .pt paths", function()
       local direct = require("oml.io.torch_checkpoint").load(DIR .. "nested.pth")
       local loaded = oml.load(DIR .. "nested.pth")
@@ -145,6 +182,18 @@ describe("torch checkpoints", function()
       H.raises(function() local _ = load("bad_crc.pth") end, "bad_crc.pth: entry 'dtypes/data/0' fails its CRC-32 check")
     end)
 
+    it("entries that overlap, run into the directory or past the file, or are named twice", function()
+      -- each of these loaded, before oml.io.zip checked where entries lie
+      H.raises(function() local _ = load("overlap.pth") end,
+        "overlap.pth: entries 'archive/data/0' and 'archive/data/1' overlap")
+      H.raises(function() local _ = load("into_directory.pth") end,
+        "into_directory.pth: entry 'archive/version' overlaps the central directory")
+      H.raises(function() local _ = load("past_end.pth") end,
+        "past_end.pth: entry 'archive/version' (bytes 497 to 2147484145) lies outside the file (764 bytes)")
+      H.raises(function() local _ = load("duplicate.pth") end,
+        "duplicate.pth: the archive holds entry 'archive/data/0' twice")
+    end)
+
     it("views outside their storage, absurd sizes and missing storages", function()
       H.raises(function() local _ = load("outside.pth") end,
         "outside.pth: a tensor in storage '0': the view reaches outside its storage of 2 elements")
@@ -188,6 +237,65 @@ describe("torch checkpoints", function()
       H.raises(function() local _ = load("missing.pth") end, "missing.pth: cannot open: No such file or directory")
       H.raises(function() local _ = ck.load("spec") end, "oml.load: spec: cannot read: Is a directory")
       H.raises(function() local _ = ck.load(42) end, "oml.load: the path must be a string (got number)")
+    end)
+  end)
+
+  describe("the zip reader", function()
+    local dir
+    before_each(function() dir = H.tempdir() end)
+    after_each(function() H.sh("rm -rf " .. dir) end)
+
+    local function write(name, s)
+      local f = assert(io.open(dir .. "/" .. name, "wb"))
+      f:write(s)
+      f:close()
+      return dir .. "/" .. name
+    end
+
+    -- what fn raises, as oml.io.zip raises it
+    local function what(fn, ...)
+      local ok, err = pcall(fn, ...)
+      assert(not ok and type(err) == "table", tostring(err))
+      return err.what
+    end
+
+    -- 3 MB and a few bytes, no two chunks of the CRC alike
+    local big = {}
+    for i = 1, 3 * 2 ^ 12 + 1 do big[i] = ("%07d "):format(i):rep(64) end
+    big = table.concat(big):sub(1, 3 * 2 ^ 20 + 5)
+
+    it("copies an entry across the chunks its CRC is checked in, and reads one as a string", function()
+      local archive = zip.open(write("a.zip", stored_zip { { "empty", "" }, { "big", big }, { "small", "abc" } }))
+      assert.same({ "empty", "big", "small" }, archive.names)
+      assert.is_true(zip.has(archive, "big"))
+      assert.is_false(zip.has(archive, "other"))
+      assert.equal(#big, zip.size(archive, "big"))
+      local buf = ffi.new("uint8_t[?]", #big)
+      zip.copy(archive, "big", buf)
+      assert.is_true(ffi.string(buf, #big) == big)
+      assert.equal("abc", zip.read(archive, "small"))
+      assert.equal("", zip.read(archive, "empty"))
+      zip.copy(archive, "empty", nil)
+      zip.close(archive)
+    end)
+
+    it("refuses an entry whose last chunk fails its CRC", function()
+      local bytes = stored_zip { { "big", big } }
+      local flip = 30 + 3 + #big -- the last byte of the entry
+      local archive = zip.open(write("bad.zip", bytes:sub(1, flip - 1) .. "\0" .. bytes:sub(flip + 1)))
+      local buf = ffi.new("uint8_t[?]", #big)
+      assert.equal("entry 'big' fails its CRC-32 check", what(zip.copy, archive, "big", buf))
+      assert.equal("entry 'big' fails its CRC-32 check", what(zip.read, archive, "big"))
+      zip.close(archive)
+    end)
+
+    it("refuses empty files, a corrupt local header and a missing entry", function()
+      assert.equal("not a zip archive (no end of central directory record)", what(zip.open, write("empty", "")))
+      local bytes = stored_zip { { "x", "abc" } }
+      assert.equal("the local header of entry 'x' is corrupt", what(zip.open, write("header", "PK\3\0" .. bytes:sub(5))))
+      local archive = zip.open(write("x.zip", bytes))
+      assert.equal("the archive has no entry 'y'", what(zip.size, archive, "y"))
+      zip.close(archive)
     end)
   end)
 

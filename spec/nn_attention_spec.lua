@@ -64,6 +64,19 @@ describe("oml.nn.Attention", function()
     H.close(m:forward(oml.empty({ 0, 5, 8 }, "float64")):size(), { 0, 5, 8 })
   end)
 
+  it("computes the class token alone as the first token of the whole forward and backward", function()
+    local m = fixture_attention("attention")
+    local x, g = FX["attention.x"], FX["attention.g"]
+    local y = m:forward(x):clone()
+    local g1 = oml.zeros_like(g)
+    g1:narrow(2, 1, 1):copy_(g:narrow(2, 1, 1))
+    local gx1 = m:backward(x, g1):clone()
+    H.close(m:forward_class_token(x), y:narrow(2, 1, 1), 1e-12)
+    H.close(m:backward_class_token(x, g:narrow(2, 1, 1)), gx1, 1e-12)
+    H.raises(function() local _ = m:backward_class_token(x, g) end,
+      "oml.nn.Attention: grad_output must have shape [2,1,8] (got [2,")
+  end)
+
   it("passes the Jacobian check, with attention dropout in training too", function()
     local x = oml.randn({ 2, 3, 8 }, { dtype = "float64" })
     J.check(nn.Attention(8, { num_heads = 2, qkv_bias = true }):double(), x)

@@ -180,7 +180,8 @@ describe("oml.pipelines.registry", function()
     local sampler = registry.build("sampler", { name = "balance", args = { n_labels = 2, n_instances = 2 } },
       { labels = { 1, 1, 2, 2, 3, 3 } })
     assert.truthy(sampler)
-    assert.are.equal("function", type(registry.build("transforms", { name = "norm_resize_torch", args = { im_size = 8 } })))
+    local recipe = registry.build("transforms", { name = "norm_resize_torch", args = { im_size = 8 } })
+    assert.are.same({ 8, 8 }, { recipe.height, recipe.width })
   end)
 
   it("lists the known names of an unknown one, and names a missing target", function()

@@ -214,3 +214,123 @@ describe("oml.zoo download", function()
     assert.equal(expected, zoo.cache_dir())
   end)
 end)
+
+describe("oml.zoo.register", function()
+  local good = { fname = "mine.pth", url = "file:///nowhere/mine.pth", checksum = { md5 = "0123ab" } }
+
+  it("adds a model and replaces one, returning what it replaced", function()
+    assert.is_nil(zoo.register("mine", good))
+    assert.equal(good, zoo.get("mine"))
+    local mirror = { fname = "mine.pth", checksum = { sha256 = "abcdef" } }
+    assert.equal(good, zoo.register("mine", mirror))
+    assert.equal(mirror, zoo.unregister("mine"))
+    assert.is_nil(zoo.registry.mine)
+  end)
+
+  it("refuses bad names and entries", function()
+    H.raises(function() local _ = zoo.register("my/model", good) end,
+             "oml.zoo.register: the name must be a string of letters, digits, '_' and '-' (got my/model)")
+    H.raises(function() local _ = zoo.register("m", "x.pth") end,
+             "oml.zoo.register: the entry must be a table (got string)")
+    H.raises(function() local _ = zoo.register("m", { fname = "a/b.pth", checksum = { md5 = "00" } }) end,
+             "oml.zoo.register: the entry needs fname, a file name without '/'")
+    H.raises(function() local _ = zoo.register("m", { fname = "m.pth" }) end, "oml.zoo.register: m has no checksum")
+    H.raises(function() local _ = zoo.register("m", { fname = "m.pth", checksum = { md5 = "00" }, url = 1 }) end,
+             "oml.zoo.register: m: url must be a string (got number)")
+    H.raises(function() local _ = zoo.register("m", { fname = "m.pth", checksum = { md5 = "00" }, extractor = {} }) end,
+             "oml.zoo.register: m: extractor must be a string (got table)")
+    H.raises(function() local _ = zoo.register("m", { fname = "m.pth", checksum = { md5 = "00" }, init_args = "x" }) end,
+             "oml.zoo.register: m: init_args must be a table (got string)")
+    assert.is_nil(zoo.registry.m)
+    H.raises(function() local _ = zoo.unregister("mine") end, "oml.zoo.get: unknown model 'mine'")
+  end)
+end)
+
+-- from_pretrained and weights = name, end to end and offline: registry
+-- entries pointing at file:// copies of spec/fixtures/models/make_pth.py's
+-- checkpoints (see spec/extractor_weights_spec.lua), the cache in a
+-- temporary $XDG_CACHE_HOME.
+describe("pretrained extractors through the zoo", function()
+  local models = oml.models
+  local FIXTURES = "spec/fixtures/models/"
+  local expected = oml.load(FIXTURES .. "embeddings.pth")
+  local RESNET = { block = "basic", layers = { 2, 2, 2, 2 }, widths = { 4, 8, 16, 32 }, num_classes = 10 }
+  local VIT = { img_size = 224, patch_size = 16, embed_dim = 48, depth = 2, num_heads = 3 }
+  local x = (oml.arange(2 * 3 * 224 * 224, { dtype = "float64" }) * 0.37 + 0.1):sin():view({ 2, 3, 224, 224 }):float()
+  local xdg = os.getenv("XDG_CACHE_HOME")
+  local src, home, moco_entry
+
+  local function relative_error(a, b)
+    return (a:double() - b:double()):abs():max():item() / b:abs():max():item()
+  end
+
+  -- serves fixture `file` from src/ as `name`; a registry entry for it:
+  -- `fields` with its fname, url and checksum
+  local function serve(file, name, fields)
+    H.sh(("cp %s%s %s/%s"):format(FIXTURES, file, src, name))
+    local entry = {}
+    for k, v in pairs(fields) do entry[k] = v end
+    entry.fname, entry.url = name, "file://" .. src .. "/" .. name
+    entry.checksum = { sha256 = sum_of("sha256", src .. "/" .. name) }
+    return entry
+  end
+
+  before_each(function()
+    src, home = H.tempdir(), H.tempdir()
+    ffi.C.setenv("XDG_CACHE_HOME", home, 1)
+    moco_entry = zoo.get("resnet50_moco_v2")
+    zoo.register("tiny_vit", serve("vit_small_oml.pth", "tiny_vit.ckpt", {
+      extractor = "ViTExtractor", init_args = { arch = VIT, normalise_features = false } }))
+  end)
+  after_each(function()
+    zoo.register("resnet50_moco_v2", moco_entry)
+    for _, name in ipairs { "tiny_vit", "tiny_moco" } do
+      if zoo.registry[name] then zoo.unregister(name) end
+    end
+    if xdg then ffi.C.setenv("XDG_CACHE_HOME", xdg, 1) else ffi.C.unsetenv("XDG_CACHE_HOME") end
+    H.sh("rm -rf " .. src .. " " .. home)
+  end)
+
+  it("downloads, verifies, converts once and loads; the second call uses the cache", function()
+    local e = models.ViTExtractor.from_pretrained("tiny_vit")
+    assert.is_false(e.normalise_features)
+    assert.is_true(relative_error(e:evaluate():extract(x), expected.vit_small) < 1e-4)
+    assert.same({ "tiny_vit.ckpt", "tiny_vit.safetensors" }, H.files_in(home .. "/oml"))
+    -- with the source gone, only the cache can serve it
+    H.sh("rm " .. src .. "/tiny_vit.ckpt")
+    local again = models.ViTExtractor { arch = VIT, normalise_features = false, weights = "tiny_vit" }
+    assert.is_true(relative_error(again:evaluate():extract(x), expected.vit_small) < 1e-4)
+  end)
+
+  it("removes a download whose checksum does not match, and raises", function()
+    zoo.registry.tiny_vit.checksum = { sha256 = "0123456789abcdef" }
+    H.raises(function() local _ = models.ViTExtractor.from_pretrained("tiny_vit") end,
+             "oml.zoo.download: checksum mismatch for tiny_vit from file://" .. src .. "/tiny_vit.ckpt")
+    assert.same({}, H.files_in(home .. "/oml"))
+  end)
+
+  it("offline, names the URL to fetch by hand and where to put it", function()
+    zoo.registry.tiny_vit.url = "file://" .. src .. "/gone.ckpt"
+    H.raises(function() local _ = models.ViTExtractor { arch = VIT, weights = "tiny_vit" } end,
+             "; fetch file://" .. src .. "/gone.ckpt by hand and put it at " .. home .. "/oml/tiny_vit.ckpt")
+  end)
+
+  it("takes MoCo's query encoder (resnet50_moco_v2's layout)", function()
+    -- moco_v2_tiny.pth.tar: the narrow ResNet-18's backbone under
+    -- module.encoder_q., beside a projector, a key encoder, a queue and an optimizer
+    zoo.register("resnet50_moco_v2", serve("moco_v2_tiny.pth.tar", moco_entry.fname, moco_entry))
+    local e = models.ResnetExtractor { arch = RESNET, weights = "resnet50_moco_v2" }:evaluate()
+    assert.is_true(relative_error(e:extract(x), expected.resnet18_narrow) < 1e-4)
+    assert.same({ "moco_v2_800ep_pretrain.pth.tar", "moco_v2_800ep_pretrain.safetensors" }, H.files_in(home .. "/oml"))
+
+    zoo.register("tiny_moco", serve("moco_v2_tiny.pth.tar", "tiny_moco.pth.tar", {
+      extractor = "ResnetExtractor",
+      init_args = { arch = RESNET, remove_fc = true, normalise_features = true, gem_p = false } }))
+    local n = models.ResnetExtractor.from_pretrained("tiny_moco"):evaluate()
+    assert.is_true(n.normalise_features)
+    local want = expected.resnet18_narrow
+    assert.is_true(relative_error(n:extract(x), want / want:norm(2, 2, true)) < 1e-4)
+    H.raises(function() local _ = models.ResnetExtractor.from_pretrained("tiny_vit") end,
+             "oml.models.ResnetExtractor.from_pretrained: tiny_vit is a ViTExtractor")
+  end)
+end)

@@ -503,7 +503,8 @@ end
 -- n uniform integers in 0 .. m - 1 (with replacement), as a Lua list.
 local function draws_below(g, m, n)
   if n == 0 then return {} end
-  local u = ffi.cast("double *", random.rand(n, { dtype = "float64", generator = g }).data_)
+  local draws = random.rand(n, { dtype = "float64", generator = g })   -- kept while u is read
+  local u = ffi.cast("double *", draws.data_)
   local out = {}
   for i = 1, n do out[i] = math.floor(u[i - 1] * m) end
   return out
@@ -617,7 +618,8 @@ function TripletMinerWithMemory:sample(features, labels)
   end
   local taken = math.min(n_bank, #bank_a)
   if taken > 0 then
-    local order = ffi.cast(int64_ptr, random.randperm(#bank_a, { generator = g }).data_)
+    local perm = random.randperm(#bank_a, { generator = g })   -- kept while order is read
+    local order = ffi.cast(int64_ptr, perm.data_)
     negs = draws_below(g, b, taken)
     for i = 1, taken do
       local k = tonumber(order[i - 1])

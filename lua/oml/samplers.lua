@@ -65,7 +65,9 @@ end
 local function weighted_without_repetition(g, items, weights, k)
   local left, left_weights = {}, {}
   for i = 1, #items do left[i], left_weights[i] = items[i], weights[i] end
-  local u = ffi.cast("double *", random.rand(k, { dtype = "float64", generator = g }).data_)
+  -- a local keeps the tensor alive while its pointer is read (a temporary could be collected)
+  local draws = random.rand(k, { dtype = "float64", generator = g })
+  local u = ffi.cast("double *", draws.data_)
   local out = {}
   for draw = 1, k do
     local total = 0

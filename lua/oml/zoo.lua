@@ -6,6 +6,8 @@
 --   zoo.download(name_or_entry, {cache_dir=}) -> path of the checked checkpoint
 --   zoo.convert(path)                      -> path of its safetensors twin
 --   zoo.fetch(name_or_entry, {cache_dir=}) -> download, then convert
+--   zoo.register(name, entry)              -> adds or replaces an entry; returns the one replaced
+--   zoo.unregister(name)                   -> removes an entry; returns it
 --
 -- The cache is $XDG_CACHE_HOME/oml (~/.cache/oml without it), as OML's.
 local T = require "oml.tensor"
@@ -147,6 +149,38 @@ local function converted_path(path)
   end
 end
 
+-- A model of one's own (or a mirror of OML's) for from_pretrained and
+-- weights = name: the entry needs what download needs (fname, checksum, a
+-- url unless the file is put in the cache by hand) and, for from_pretrained,
+-- extractor and init_args.
+function M.register(name, entry)
+  local fn = "oml.zoo.register"
+  if type(name) ~= "string" or not name:match("^[%w_-]+$") then
+    T.raise(fn, "the name must be a string of letters, digits, '_' and '-' (got %s)", T.show(name))
+  end
+  if type(entry) ~= "table" then T.raise(fn, "the entry must be a table (got %s)", T.kind(entry)) end
+  entry_of(entry, fn)
+  expected_sum(fn, entry, name)
+  if entry.url ~= nil and type(entry.url) ~= "string" then
+    T.raise(fn, "%s: url must be a string (got %s)", name, T.kind(entry.url))
+  end
+  if entry.extractor ~= nil and type(entry.extractor) ~= "string" then
+    T.raise(fn, "%s: extractor must be a string (got %s)", name, T.kind(entry.extractor))
+  end
+  if entry.init_args ~= nil and type(entry.init_args) ~= "table" then
+    T.raise(fn, "%s: init_args must be a table (got %s)", name, T.kind(entry.init_args))
+  end
+  local previous = M.registry[name]
+  M.registry[name] = entry
+  return previous
+end
+
+function M.unregister(name)
+  local entry = M.get(name)
+  M.registry[name] = nil
+  return entry
+end
+
 function M.download(name_or_entry, opts)
   local fn = "oml.zoo.download"
   local entry, name = entry_of(name_or_entry, fn)
@@ -162,7 +196,7 @@ function M.download(name_or_entry, opts)
   local part, log = path .. ".part", path .. ".curl-log"
   local ok = succeeded(os.execute(("curl -fsSL --retry 2 -o %s %s 2>%s"):format(quote(part), quote(entry.url),
                                                                                quote(log))))
-  local curl_said = read_file(log):gsub("%s+$", "")
+  local curl_said = read_file(log):gsub("%s+$", ""):match("[^\n]*$") -- its last word, not each retry's
   os.remove(log)
   if not ok then
     os.remove(part)

@@ -1,4 +1,4 @@
-/* threads.c — one thread count for OpenMP loops and OpenBLAS. */
+/* threads.c — one thread count for the OpenMP loops (OpenBLAS stays single-threaded). */
 #include "internal.h"
 
 #include <omp.h>
@@ -10,11 +10,15 @@ void openblas_set_num_threads(int n);
  * inside libgomp, which then aborts the process (ggml caps at 512 too). */
 #define MAX_THREADS 512
 
+/* OpenBLAS stays on one thread (cpu/linalg.c cuts large GEMMs over the
+ * OpenMP threads instead): its workers spin after each call and would take
+ * the cores from the OpenMP loops that follow. */
+__attribute__((constructor)) static void single_threaded_blas(void) { openblas_set_num_threads(1); }
+
 void oml_set_num_threads(int32_t n) {
   if (n < 1) n = 1;
   if (n > MAX_THREADS) n = MAX_THREADS;
   omp_set_num_threads(n);
-  openblas_set_num_threads(n);
 }
 
 int32_t oml_get_num_threads(void) { return omp_get_max_threads(); }

@@ -343,12 +343,8 @@ static void grad_input_chunk(const pass *q, int64_t b0, int64_t cnt, char *buf) 
 }
 
 /* ---- threads ---------------------------------------------------------------
- * OpenBLAS (a pthreads build) is kept to the calling thread while OpenMP
- * threads share a pass: its own threads spin for a while after each GEMM
- * and would fight the OpenMP loops for the cores, which made alternating
- * the two several times slower than either. */
-void openblas_set_num_threads(int n);
-int openblas_get_num_threads(void);
+ * OpenMP threads share a pass, each calling BLAS on its own tiles (OpenBLAS
+ * itself stays single-threaded: core/threads.c). */
 
 static int team_size(void) { return omp_in_parallel() ? 1 : omp_get_max_threads(); }
 
@@ -364,8 +360,6 @@ static int run_tiles(pass *q, enum pass_kind kind) {
   int64_t worker_bytes = q->cols_bytes + q->go_bytes, bytes = worker_bytes * team;
   char *buf = bytes ? oml_alloc(bytes, OML_CPU) : NULL;
   if (bytes && !buf) return -1;
-  int blas_threads = openblas_get_num_threads();
-  if (team > 1) openblas_set_num_threads(1);
 #pragma omp parallel for num_threads(team) if (team > 1) schedule(dynamic, 1)
   for (int64_t u = 0; u < units; u++) {
     char *mine = buf ? buf + omp_get_thread_num() * worker_bytes : NULL;
@@ -378,7 +372,6 @@ static int run_tiles(pass *q, enum pass_kind kind) {
       forward_tile(q, b0, cnt, y0, y1, mine);
     }
   }
-  if (team > 1) openblas_set_num_threads(blas_threads);
   if (buf) oml_free(buf, bytes, OML_CPU);
   return 0;
 }
@@ -399,8 +392,6 @@ static int run_grad_weight(pass *q) {
   int64_t bytes = partial_bytes + worker_bytes * team;
   char *buf = oml_alloc(bytes, OML_CPU);
   if (!buf) return -1;
-  int blas_threads = openblas_get_num_threads();
-  if (team > 1) openblas_set_num_threads(1);
 #pragma omp parallel for num_threads(team) if (team > 1) schedule(dynamic, 1)
   for (int64_t slot = 0; slot < slots; slot++) {
     char *mine = buf + partial_bytes + omp_get_thread_num() * worker_bytes, *cols = mine;
@@ -427,7 +418,6 @@ static int run_grad_weight(pass *q) {
              x_ld, beta, partial + grp * p->og * p->k * es, p->k);
     }
   }
-  if (team > 1) openblas_set_num_threads(blas_threads);
   q->f.sum_partials(buf, slots, size, q->result->data_);
   oml_free(buf, bytes, OML_CPU);
   return 0;

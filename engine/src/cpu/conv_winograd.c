@@ -20,9 +20,6 @@
 #define SLOTS 4
 #define MAX_PARTIAL_BYTES ((int64_t)64 << 20)
 
-void openblas_set_num_threads(int n);
-int openblas_get_num_threads(void);
-
 int oml_cpu_conv2d_winograd_fits(const oml_conv2d_geometry *g, int32_t dtype) {
   return dtype == OML_FLOAT32 && g->kh == 3 && g->kw == 3 && g->stride_h == 1 && g->stride_w == 1 &&
          g->dilation_h == 1 && g->dilation_w == 1 && g->groups == 1 && g->pad_h <= 2 && g->pad_w <= 2 &&
@@ -131,16 +128,15 @@ static void output_tiles(const float *restrict m, int64_t step, int64_t count, f
   }
 }
 
-/* v[16][c][tb] for tiles [t0, t0+tb), channels [c0, c1): B^T d B of each
- * 4x4 input tile d.
+/* v[16][c][tb] for tiles [t0, t0+tb): B^T d B of each 4x4 input tile d.
  * Tiles along a row whose patch lies inside the input take a loop without
  * bounds checks (the compiler vectorises it over tiles); the others read
  * through a zero-padded copy of their patch. */
-static void transform_input(const wino *q, int64_t t0, int64_t tb, int64_t c0, int64_t c1, float *v) {
+static void transform_input(const wino *q, int64_t t0, int64_t tb, float *v) {
   const oml_conv2d_geometry *g = q->g;
   int64_t per_image = q->th * q->tw, step = g->c * tb;
   static const float zeros[4] = {0, 0, 0, 0};
-  for (int64_t ch = c0; ch < c1; ch++)
+  for (int64_t ch = 0; ch < g->c; ch++)
     for (int64_t t = 0; t < tb;) {
       int64_t tile = t0 + t, n = tile / per_image, ty = (tile % per_image) / q->tw, tx0 = tile % q->tw;
       int64_t run = q->tw - tx0 < tb - t ? q->tw - tx0 : tb - t; /* tiles left on this row of tiles */
@@ -239,20 +235,17 @@ int oml_cpu_conv2d_winograd(const oml_tensor *input, const float *weight, int fl
   transform_weights(weight, g->o, g->c, flip, u);
   const float *b = bias ? (const float *)bias->data_ : NULL;
   int64_t bs = bias ? bias->stride_[0] : 0;
-  int blas_threads = openblas_get_num_threads();
-  if (team > 1) openblas_set_num_threads(1);
 #pragma omp parallel for num_threads(team) if (team > 1) schedule(dynamic, 1)
   for (int64_t i = 0; i < blocks; i++) {
     float *v = (float *)(buf + omp_get_thread_num() * worker_bytes), *m = v + 16 * g->c * q.block;
     int64_t t0 = i * q.block, tb = q.tiles - t0 < q.block ? q.tiles - t0 : q.block;
-    transform_input(&q, t0, tb, 0, g->c, v);
+    transform_input(&q, t0, tb, v);
     for (int xi = 0; xi < 16; xi++)
       cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (blasint)g->o, (blasint)tb, (blasint)g->c, 1.0f,
                   u + xi * g->o * g->c, (blasint)g->c, v + xi * g->c * tb, (blasint)tb, 0.0f, m + xi * g->o * tb,
                   (blasint)tb);
     transform_output(&q, m, b, bs, t0, tb, out);
   }
-  if (team > 1) openblas_set_num_threads(blas_threads);
   oml_free(u, u_bytes, OML_CPU);
   oml_free(buf, worker_bytes * team, OML_CPU);
   return 0;
@@ -297,15 +290,14 @@ static void gout_tiles(const float *restrict r0, const float *restrict r1, int64
     }
 }
 
-/* gt[16][o][tb] for tiles [t0, t0+tb), channels [o0, o1) of grad_out (any
- * strides): A dy A^T, dy read as 0 past the output's edge. */
-static void transform_gout(const wino *q, const oml_tensor *go, int64_t t0, int64_t tb, int64_t o0, int64_t o1,
-                           float *gt) {
+/* gt[16][o][tb] for tiles [t0, t0+tb) of grad_out (any strides): A dy A^T,
+ * dy read as 0 past the output's edge. */
+static void transform_gout(const wino *q, const oml_tensor *go, int64_t t0, int64_t tb, float *gt) {
   const oml_conv2d_geometry *g = q->g;
   const int64_t *gs = go->stride_;
   int64_t per_image = q->th * q->tw, step = g->o * tb;
   int contiguous = gs[3] == 1;
-  for (int64_t oc = o0; oc < o1; oc++)
+  for (int64_t oc = 0; oc < g->o; oc++)
     for (int64_t t = 0; t < tb;) {
       int64_t tile = t0 + t, n = tile / per_image, ty = (tile % per_image) / q->tw, tx0 = tile % q->tw;
       int64_t run = q->tw - tx0 < tb - t ? q->tw - tx0 : tb - t;
@@ -355,8 +347,6 @@ int oml_cpu_conv2d_winograd_grad_weight(const oml_tensor *input, const oml_tenso
   char *buf = oml_alloc(bytes, OML_CPU);
   if (!buf) return -1;
   float *m = (float *)buf;
-  int blas_threads = openblas_get_num_threads();
-  if (team > 1) openblas_set_num_threads(1);
 #pragma omp parallel for num_threads(team) if (team > 1) schedule(dynamic, 1)
   for (int64_t slot = 0; slot < slots; slot++) {
     float *v = (float *)(buf + slots * m_bytes + omp_get_thread_num() * worker_bytes), *gt = v + 16 * g->c * q.block;
@@ -364,15 +354,14 @@ int oml_cpu_conv2d_winograd_grad_weight(const oml_tensor *input, const oml_tenso
     for (int64_t i = blocks * slot / slots; i < blocks * (slot + 1) / slots; i++) {
       int64_t t0 = i * q.block, tb = q.tiles - t0 < q.block ? q.tiles - t0 : q.block;
       float beta = i == blocks * slot / slots ? 0.0f : 1.0f;
-      transform_input(&q, t0, tb, 0, g->c, v);
-      transform_gout(&q, grad_out, t0, tb, 0, g->o, gt);
+      transform_input(&q, t0, tb, v);
+      transform_gout(&q, grad_out, t0, tb, gt);
       for (int xi = 0; xi < 16; xi++)
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (blasint)g->o, (blasint)g->c, (blasint)tb, 1.0f,
                     gt + xi * g->o * tb, (blasint)tb, v + xi * g->c * tb, (blasint)tb, beta, ms + xi * oc_count,
                     (blasint)g->c);
     }
   }
-  if (team > 1) openblas_set_num_threads(blas_threads);
   /* the partial sums added in order, then grad_w += G^T M G with
    * G^T = [1 .5 .5 0; 0 .5 -.5 0; 0 .5 .5 1] */
 #pragma omp parallel for if (oml_parallel_ok(oc_count * 16 * slots)) schedule(static)

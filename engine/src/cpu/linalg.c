@@ -2,18 +2,25 @@
  *
  * Each matrix reaches BLAS where it lies: one whose last stride is 1 as a
  * row-major matrix, one whose first stride is 1 as a column-major one (a
- * transposed operand), so transposed views cost no copy. Small matrices of a
- * batch run on OpenMP threads, one BLAS call each; large ones one after the
- * other on OpenBLAS's own threads, so the two never oversubscribe the cores. */
+ * transposed operand), so transposed views cost no copy.
+ *
+ * OpenBLAS always runs single-threaded (threads.c): its own worker threads
+ * spin for a while after each GEMM and fight the OpenMP loops that follow
+ * for the cores. The parallelism is OpenMP's: small matrices of a batch go
+ * one per thread; a large matrix is cut into one block of rows (or columns)
+ * per thread. Every element is still summed over k in BLAS's own order, so
+ * results do not depend on the thread count. */
 #include "linalg.h"
 
 #include <cblas.h>
 #include <limits.h>
+#include <omp.h>
 
-/* OpenBLAS runs a GEMM of fewer multiply-adds than this on the calling
- * thread only (SMP_THRESHOLD_MIN * GEMM_MULTITHREAD_THRESHOLD in its
- * interface/gemm.c); below it, threads over the batch are free to use. */
-#define BLAS_SINGLE_THREAD_WORK (65536 * 4)
+/* A matrix of at least this many multiply-adds is cut into blocks, one per
+ * thread; smaller ones go whole, one per thread over the batch. */
+#define GEMM_SPLIT_WORK (65536 * 4)
+/* Blocks are cut at multiples of this many rows or columns (BLAS's tiles). */
+#define GEMM_SPLIT_ALIGN 16
 
 /* How BLAS sees one matrix. */
 typedef struct layout {
@@ -119,8 +126,33 @@ static void gemm_one(const gemm_plan *p, const char *a, const char *b, char *out
   }
 }
 
+/* Part `part` of `parts` of one product: a block of the output's rows (or
+ * columns, when they are more), with the matching rows of a (columns of b). */
+static void gemm_part(const gemm_plan *p, const char *a, const char *b, char *out, int part, int parts) {
+  int by_rows = p->m >= p->n;
+  int64_t len = by_rows ? p->m : p->n;
+  int64_t chunk = (len + parts - 1) / parts;
+  chunk = (chunk + GEMM_SPLIT_ALIGN - 1) / GEMM_SPLIT_ALIGN * GEMM_SPLIT_ALIGN;
+  int64_t start = (int64_t)part * chunk;
+  if (start >= len) return;
+  int64_t count = len - start < chunk ? len - start : chunk;
+  int64_t es = oml_dtype_size(p->dtype);
+  gemm_plan q = *p;
+  if (by_rows) {
+    q.m = count;
+    a += start * (p->a.col_major ? 1 : p->a.ld) * es;
+    out += start * (p->out.col_major ? 1 : p->out.ld) * es;
+  } else {
+    q.n = count;
+    b += start * (p->b.col_major ? p->b.ld : 1) * es;
+    out += start * (p->out.col_major ? p->out.ld : 1) * es;
+  }
+  gemm_one(&q, a, b, out);
+}
+
 /* The product at batch index i: the batch dims' strides locate each matrix. */
-static void gemm_at(const gemm_plan *p, const oml_tensor *a, const oml_tensor *b, oml_tensor *out, int64_t i) {
+static void gemm_at(const gemm_plan *p, const oml_tensor *a, const oml_tensor *b, oml_tensor *out, int64_t i,
+                    int part, int parts) {
   int64_t es = oml_dtype_size(p->dtype), oa = 0, ob = 0, oo = 0, rest = i;
   for (int32_t d = out->ndim_ - 3; d >= 0; d--) {
     int64_t idx = rest % out->size_[d];
@@ -129,7 +161,7 @@ static void gemm_at(const gemm_plan *p, const oml_tensor *a, const oml_tensor *b
     ob += idx * b->stride_[d];
     oo += idx * out->stride_[d];
   }
-  gemm_one(p, a->data_ + oa * es, b->data_ + ob * es, out->data_ + oo * es);
+  gemm_part(p, a->data_ + oa * es, b->data_ + ob * es, out->data_ + oo * es, part, parts);
 }
 
 void oml_cpu_gemm(const oml_tensor *a, const oml_tensor *b, oml_tensor *out, double alpha, double beta) {
@@ -149,7 +181,15 @@ void oml_cpu_gemm(const oml_tensor *a, const oml_tensor *b, oml_tensor *out, dou
   if (batch == 0 || p.m == 0 || p.n == 0) return;
   /* in double: expanded operands can make m * n * k exceed int64 */
   double work = (double)p.m * (double)p.n * (double)(p.k > 0 ? p.k : 1);
-  int threaded = batch > 1 && work < BLAS_SINGLE_THREAD_WORK && oml_parallel_ok(batch * (int64_t)work);
+  if (work < GEMM_SPLIT_WORK || !oml_parallel_ok(INT64_MAX)) {
+    int threaded = batch > 1 && oml_parallel_ok(batch * (int64_t)work);
 #pragma omp parallel for if (threaded) schedule(static)
-  for (int64_t i = 0; i < batch; i++) gemm_at(&p, a, b, out, i);
+    for (int64_t i = 0; i < batch; i++) gemm_at(&p, a, b, out, i, 0, 1);
+    return;
+  }
+#pragma omp parallel
+  {
+    int parts = omp_get_num_threads(), part = omp_get_thread_num();
+    for (int64_t i = 0; i < batch; i++) gemm_at(&p, a, b, out, i, part, parts);
+  }
 }

@@ -120,7 +120,7 @@ function Recipe:__tostring()
   return ("ImageRecipe(%dx%d, %s, hflip %g)"):format(self.height, self.width, self.crop, self.hflip)
 end
 
-local M = setmetatable({}, { __call = function(_, args) return new(args) end })
+local M = setmetatable({ new = new }, { __call = function(_, args) return new(args) end })
 
 M.is_recipe = function(x) return getmetatable(x) == Recipe end
 

@@ -97,6 +97,12 @@ function Loader:length()
   return s.length and s:length() or #s
 end
 
+-- set_epoch(e): the next batches() is epoch e + 1, with its random draws (a
+-- resumed run continues the epochs it stopped at).
+function Loader:set_epoch(e)
+  self.epoch_ = T.integer(e, NAME .. ":set_epoch", "the epoch")
+end
+
 -- Hands one batch of dataset indices to the workers.
 function Loader:submit(indices, first_key)
   local ds, n = self.dataset, #indices

@@ -13,7 +13,7 @@ local ffi = require "ffi"
 
 local libc = ffi.C
 
--- (oml.io.safetensors declares open and close too: identical declarations may repeat)
+-- (oml.io.mmap declares open and close too: identical declarations may repeat)
 ffi.cdef [[
 int open(const char *path, int flags, ...);
 int close(int fd);

@@ -1,7 +1,7 @@
 -- oml.io.matlab: reads MATLAB v5 (and v7, compressed) .mat files, as the
 -- annotations of datasets such as Cars196 come: the 128-byte header, then
 -- one data element per variable, each a miMATRIX or a miCOMPRESSED holding
--- one (inflated with zlib, libz.so.1, through the FFI). Arrays of the
+-- one (inflated by zlib, through oml.io.zlib). Arrays of the
 -- classes double, single, int8..uint64 (also logical), char, struct and
 -- cell are read; anything else (sparse, objects, complex numbers,
 -- big-endian files, v7.3 HDF5 files, v4 files) is refused with an error
@@ -18,6 +18,7 @@
 local ffi = require "ffi"
 local bit = require "bit"
 local T = require "oml.tensor"
+local zlib = require "oml.io.zlib"
 
 local NAME = "oml.io.matlab"
 local M = {}
@@ -26,9 +27,6 @@ M.MAX_FILE = 2 ^ 30        -- bytes of a file, and of one inflated element
 local MAX_DEPTH = 32       -- nesting of structs and cells
 local HEADER = 128
 
-pcall(ffi.cdef, "int uncompress(uint8_t *dest, unsigned long *dest_len, const uint8_t *src, unsigned long src_len);")
-local zlib -- loaded on the first compressed element
-local Z_OK, Z_BUF_ERROR = 0, -5
 
 local MI = { INT8 = 1, UINT8 = 2, INT16 = 3, UINT16 = 4, INT32 = 5, UINT32 = 6, SINGLE = 7, DOUBLE = 9, INT64 = 12,
              UINT64 = 13, MATRIX = 14, COMPRESSED = 15, UTF8 = 16, UTF16 = 17, UTF32 = 18 }
@@ -275,20 +273,12 @@ end
 
 -- the bytes of a miCOMPRESSED element, inflated
 function Reader:inflate(data, len, at)
-  if not zlib then
-    local ok, lib = pcall(ffi.load, "libz.so.1")
-    if not ok then self:fail(at, "zlib (libz.so.1) cannot be loaded: %s", tostring(lib)) end
-    zlib = lib
+  local bytes, problem, code = zlib.uncompress(self.p + data, len, M.MAX_FILE)
+  if problem == "corrupt" then
+    self:fail(at, "the compressed element is not a valid zlib stream (zlib error %d)", code)
   end
-  local cap = math.min(math.max(4 * len, 4096), M.MAX_FILE)
-  while true do
-    local out, out_len = ffi.new("uint8_t[?]", cap), ffi.new("unsigned long[1]", cap)
-    local rc = zlib.uncompress(out, out_len, self.p + data, len)
-    if rc == Z_OK then return ffi.string(out, out_len[0]) end
-    if rc ~= Z_BUF_ERROR then self:fail(at, "the compressed element is not a valid zlib stream (zlib error %d)", rc) end
-    if cap >= M.MAX_FILE then self:fail(at, "the compressed element inflates to more than %d bytes", M.MAX_FILE) end
-    cap = math.min(2 * cap, M.MAX_FILE)
-  end
+  if problem then self:fail(at, "the compressed element inflates to more than %d bytes", M.MAX_FILE) end
+  return bytes
 end
 
 -- read(path) -> { name = value, ... } (see the top of this file)

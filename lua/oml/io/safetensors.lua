@@ -14,8 +14,9 @@
 -- tensors that tile the data exactly (sorted by offsets, each starting where
 -- the one before ends, nothing after the last), and byte ranges that match
 -- shape x dtype; and what oml cannot hold: other dtypes, more than 8 dims,
--- bool bytes other than 0 and 1. It maps the file, copies each tensor out into
--- engine memory and unmaps it, so no tensor outlives or aliases the file.
+-- bool bytes other than 0 and 1. It maps the file (oml.io.mmap), copies each
+-- tensor out into engine memory and unmaps it, so no tensor outlives or
+-- aliases the file.
 --
 -- The writer lays a file out as the reference writer does (tensor.rs,
 -- prepare): tensors by descending dtype, then by name, so each one is aligned
@@ -28,26 +29,11 @@
 local ffi = require "ffi"
 local T = require "oml.tensor"
 local atomic = require "oml.io.atomic"
+local mmap = require "oml.io.mmap"
 
-local C, libc = T.C, ffi.C
+local C = T.C
 local json = require("cjson").new()
 json.decode_invalid_numbers(false) -- NaN, Infinity and hex are not JSON
-
-ffi.cdef [[
-int open(const char *path, int flags, ...);
-int close(int fd);
-int64_t pread(int fd, void *buf, size_t count, int64_t offset);
-int64_t lseek(int fd, int64_t offset, int whence);
-void *mmap(void *addr, size_t length, int prot, int flags, int fd, int64_t offset);
-int munmap(void *addr, size_t length);
-char *strerror(int errnum);
-]]
-
--- Linux's values, the same on x86_64 and aarch64
-local O_RDONLY, O_CLOEXEC = 0, 0x80000
-local PROT_READ, MAP_PRIVATE, SEEK_END = 1, 2, 2
-local MAP_FAILED = ffi.cast("void *", -1)
-local FILE_MODE = ffi.new("unsigned int", 438) -- 0666, less the umask
 
 local M = {}
 
@@ -74,11 +60,6 @@ end
 local function rethrow(name, path, err)
   if type(err) == "table" and err.what then T.raise(name, "%s: %s", path, err.what) end
   error(err, 0)
-end
-
--- The message of the last failed libc call; read at once, before another call.
-local function errno_string()
-  return ffi.string(libc.strerror(ffi.errno()))
 end
 
 -- UTF-8 sequences that are valid (RFC 3629: no overlongs, no surrogates,
@@ -226,31 +207,8 @@ local function copy_out(e, data, device)
   return moved
 end
 
--- The file mapped read-only: its address and length.
-local function map_file(path)
-  local fd = libc.open(path, O_RDONLY + O_CLOEXEC, FILE_MODE)
-  if fd < 0 then fail("cannot open: %s", errno_string()) end
-  local err, addr, size
-  -- a read first: on a directory it says so, where mmap would say "No such device"
-  if libc.pread(fd, ffi.new("uint8_t[1]"), 1, 0) < 0 then
-    err = "cannot read: " .. errno_string()
-  else
-    size = tonumber(libc.lseek(fd, 0, SEEK_END))
-    if size < 0 then
-      err = "cannot seek: " .. errno_string()
-    elseif size < 8 then
-      err = ("the file is too short for a safetensors header (%d bytes)"):format(size)
-    else
-      addr = libc.mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0)
-      if addr == MAP_FAILED then err = "cannot map: " .. errno_string() end
-    end
-  end
-  libc.close(fd) -- the mapping stays valid without the descriptor
-  if err then fail(err) end
-  return ffi.cast("const uint8_t *", addr), size
-end
-
 local function read_mapped(base, size, device)
+  if size < 8 then fail("the file is too short for a safetensors header (%d bytes)", size) end
   local n = ffi.cast("const uint64_t *", base)[0] -- the host is little-endian, as the format
   if n > M.MAX_HEADER then
     fail("the header length %s is over the format's limit of %d bytes", (tostring(n):gsub("ULL$", "")), M.MAX_HEADER)
@@ -270,11 +228,11 @@ function M.load(path, opts)
   if type(path) ~= "string" then T.raise(name, "the path must be a string (got %s)", T.kind(path)) end
   if opts ~= nil and type(opts) ~= "table" then T.raise(name, "the options must be a table (got %s)", T.kind(opts)) end
   local device = T.device(T.options(opts, name, { device = true }).device, name)
-  local ok, base, size = pcall(map_file, path)
+  local ok, base, size = pcall(mmap.map, path)
   if not ok then rethrow(name, path, base) end
   local tensors, metadata
   ok, tensors, metadata = pcall(read_mapped, base, size, device)
-  libc.munmap(ffi.cast("void *", base), size)
+  mmap.unmap(base, size)
   if not ok then rethrow(name, path, tensors) end
   return tensors, metadata
 end

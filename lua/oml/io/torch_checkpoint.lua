@@ -4,8 +4,12 @@
 --   <top>/data/<key>    the bytes of each storage, little-endian, stored
 -- where <top> is any folder name (torch uses the file's stem). The pickle is
 -- read by oml.io.pickle, which runs no code and allows only the globals of
--- a state dict; each tensor becomes a contiguous copy of its view (size,
--- stride, storage offset) into its storage.
+-- a state dict. Each storage is copied once, from the mapped archive into an
+-- engine tensor (oml.io.zip checks its CRC on the way). The first tensor
+-- that views a whole storage, contiguously, takes it over; any other view
+-- (strided, narrowed, or of a storage already taken) becomes a contiguous
+-- copy, so that no two loaded tensors share memory: writing into one never
+-- changes another.
 --
 -- Checkpoints often wrap the state dict ({"state_dict": sd}, {"model": sd},
 -- DINO's {"teacher": sd, "student": sd, ...}) and prefix its keys
@@ -47,6 +51,15 @@ end
 
 -- ---- storages and tensors --------------------------------------------------
 
+-- whether the n bytes at p are all 0 or 1
+local function all_bits(p, n)
+  p = ffi.cast("const uint8_t *", p)
+  for i = 0, n - 1 do
+    if p[i] > 1 then return false end
+  end
+  return true
+end
+
 -- A storage reference: ('storage', torch.XStorage, key, location, numel).
 local function storage_ref(pid, archive, top, storages)
   if getmetatable(pid) ~= pickle.Tuple or pid.n ~= 5 or pid[1] ~= "storage" then
@@ -64,16 +77,18 @@ local function storage_ref(pid, archive, top, storages)
     end
     return storage
   end
-  local bytes = zip.read(archive, top .. "data/" .. key)
-  local elsize = tonumber(C.oml_dtype_size(dtype))
-  if #bytes ~= numel * elsize then
-    fail("storage '%s' holds %d bytes, but %d %s elements need %d", key, #bytes, numel, T.DTYPE_NAMES[dtype],
+  local entry = top .. "data/" .. key
+  local nbytes, elsize = zip.size(archive, entry), tonumber(C.oml_dtype_size(dtype))
+  if nbytes ~= numel * elsize then
+    fail("storage '%s' holds %d bytes, but %d %s elements need %d", key, nbytes, numel, T.DTYPE_NAMES[dtype],
          numel * elsize)
   end
-  if dtype == T.BOOL and bytes:find("[\2-\255]") then fail("bool storage '%s' holds a byte other than 0 and 1", key) end
   local t = T.new()
   engine(C.oml_tensor_empty(t, 1, ffi.new("int64_t[1]", numel), dtype, T.CPU), ("storage '%s'"):format(key))
-  if numel > 0 then ffi.copy(t.data_, bytes, #bytes) end
+  zip.copy(archive, entry, t.data_)
+  if dtype == T.BOOL and not all_bits(t.data_, numel) then
+    fail("bool storage '%s' holds a byte other than 0 and 1", key)
+  end
   storage = setmetatable({ key = key, dtype = dtype, numel = numel, tensor = t }, Storage)
   storages[key] = storage
   return storage
@@ -105,6 +120,10 @@ local function rebuild_tensor(args)
   local what = ("a tensor in storage '%s'"):format(key)
   local view, copy = T.new(), T.new()
   engine(C.oml_tensor_as_strided(storage.tensor, view, size.n, sizes, strides, offset), what)
+  if not storage.taken and offset == 0 and view.numel_ == storage.numel and C.oml_tensor_is_contiguous(view) == 1 then
+    storage.taken = true
+    return setmetatable({ tensor = view }, Tensor)
+  end
   engine(C.oml_tensor_empty(copy, size.n, sizes, storage.dtype, T.CPU), what)
   engine(C.oml_copy(view, copy), what)
   return setmetatable({ tensor = copy }, Tensor)

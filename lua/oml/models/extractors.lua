@@ -13,6 +13,7 @@ local T = require "oml.tensor"
 local vit = require "oml.models.vit"
 local resnet = require "oml.models.resnet"
 local resample = require "oml.models.resample"
+local torch_checkpoint = require "oml.io.torch_checkpoint"
 
 local M = {}
 
@@ -20,6 +21,14 @@ local M = {}
 
 local function is_zoo_name(weights)
   return not weights:find("/", 1, true) and not weights:find("%.%w+$") and oml.zoo.registry[weights] ~= nil
+end
+
+-- torch.save's zip (since torch 1.6) and its older pickle, whatever the
+-- file's extension (OML's .ckpt, MoCo's .pth.tar): oml.load picks a reader
+-- by extension only.
+local function is_torch_checkpoint(f)
+  local head = f:read(4) or ""
+  return head == "PK\3\4" or head:sub(1, 2) == "\128\2"
 end
 
 -- A state dict from a path or a zoo name (downloaded and converted once).
@@ -31,8 +40,9 @@ local function read_weights(weights, who)
     T.raise(who, "cannot open the weights '%s' (neither a file nor a name of oml.zoo: %s)", weights,
             table.concat(oml.zoo.names(), ", "))
   end
+  local torch_saved = is_torch_checkpoint(f)
   f:close()
-  return oml.load(path)
+  return torch_saved and torch_checkpoint.load(path) or oml.load(path)
 end
 
 -- OML's remove_criterion_in_state_dict and remove_prefix_from_state_dict:
@@ -197,15 +207,19 @@ local function build_resnet(arch)
   return model
 end
 
--- MoCo's checkpoints: the query encoder's weights, under "encoder_q." (after
--- oml.load has stripped DataParallel's "module.").
-local function moco_weights(sd)
-  local out = {}
+-- MoCo's checkpoints (resnet50_moco_v2's, or one's own): the query
+-- encoder's weights, under "encoder_q." (after oml.load has stripped
+-- DataParallel's "module."); other state dicts as they are.
+local function moco_query_encoder(sd)
+  local out
   for key, t in pairs(sd) do
     local rest = key:match("^encoder_q%.(.*)$")
-    if rest then out[rest] = t end
+    if rest then
+      out = out or {}
+      out[rest] = t
+    end
   end
-  return out
+  return out or sd
 end
 
 -- ResnetExtractor{arch = "resnet50", gem_p = nil, remove_fc = true, normalise_features = false, weights = nil};
@@ -241,8 +255,7 @@ end
 function ResnetExtractor:load_weights(weights)
   local who = "oml.models.ResnetExtractor"
   local sd = read_weights(weights, who)
-  if weights == "resnet50_moco_v2" then sd = moco_weights(sd) end
-  sd = clean_state_dict(sd, "layer4.", who)
+  sd = clean_state_dict(moco_query_encoder(sd), "layer4.", who)
   if self.remove_fc then
     for key in pairs(sd) do
       if key:match("^fc%.") then sd[key] = nil end
@@ -250,6 +263,18 @@ function ResnetExtractor:load_weights(weights)
   end
   self.model:load_state_dict(sd)
   return self
+end
+
+-- ResnetExtractor.from_pretrained(name): the zoo's model with the arguments
+-- OML pairs with it (its init_args; gem_p = false is OML's None).
+function ResnetExtractor.from_pretrained(name)
+  local entry = oml.zoo.get(name)
+  if entry.extractor ~= "ResnetExtractor" then
+    T.raise("oml.models.ResnetExtractor.from_pretrained", "%s is a %s", name, tostring(entry.extractor))
+  end
+  local args = entry.init_args
+  return ResnetExtractor { arch = args.arch, gem_p = args.gem_p, remove_fc = args.remove_fc,
+                           normalise_features = args.normalise_features, weights = name }
 end
 
 function ResnetExtractor:fc_out_features()

@@ -74,16 +74,29 @@ function Mlp:__init(dim, hidden)
   self:add_module("fc2", nn.Linear(hidden, dim))
 end
 
-function Mlp:forward(x)
-  self._h = self.fc1:forward(x)
-  self._a = self.act:forward(self._h)
+-- keep_hidden: keep fc1's output for the GELU's backward; without, the
+-- GELU overwrites it (evaluation: nothing else reads it).
+local function mlp_forward(self, x, keep_hidden)
+  local h = self.fc1:forward(x)
+  self.fc1.output = nil
+  if keep_hidden then
+    self._h, self._a = h, self.act:forward(h)
+  else
+    T.check(C.oml_activation_forward(h, h, self.act.kind), "oml.models.Mlp")
+    self._h, self._a = nil, h
+  end
   self.output = self.fc2:forward(self._a)
   return self.output
 end
 
+function Mlp:forward(x) return mlp_forward(self, x, self.training) end
+
 function Mlp:backward(x, g)
+  if self._h == nil then mlp_forward(self, x, true) end -- after an evaluation forward
   local ga = self.fc2:backward(self._a, g)
-  self.grad_input = self.fc1:backward(x, self.act:backward(self._h, ga))
+  -- ga is ours alone: the GELU's gradient overwrites it
+  T.check(C.oml_activation_backward(self._h, ga, ga, self.act.kind), "oml.models.Mlp")
+  self.grad_input = self.fc1:backward(x, ga)
   self._h, self._a = nil, nil
   return self.grad_input
 end
@@ -126,12 +139,15 @@ function Block:__init(dim, num_heads, mlp_ratio, layerscale)
   if layerscale then self:add_module("ls2", LayerScale(dim, layerscale)) end
 end
 
-function Block:forward(x)
-  local s = {}
+-- forward(x, class_token_only): with class_token_only, only the class
+-- token's output [B,1,D] (the attention's queries, the residual and the MLP
+-- of token 1 alone; every token still serves as a key and value).
+function Block:forward(x, class_token_only)
+  local s = { class_token_only = class_token_only }
   s.h1 = self.norm1:forward(x)
-  s.a = self.attn:forward(s.h1)
+  s.a = class_token_only and self.attn:forward_class_token(s.h1) or self.attn:forward(s.h1)
   local a = self.ls1 and self.ls1:forward(s.a) or s.a
-  s.x1 = x + a
+  s.x1 = (class_token_only and x:narrow(2, 1, 1) or x) + a
   s.h2 = self.norm2:forward(s.x1)
   s.m = self.mlp:forward(s.h2)
   local m = self.ls2 and self.ls2:forward(s.m) or s.m
@@ -146,8 +162,14 @@ function Block:backward(x, g)
   local gx1 = self.norm2:backward(s.x1, self.mlp:backward(s.h2, gm))
   gx1:add_(g)
   local ga = self.ls1 and self.ls1:backward(s.a, gx1) or gx1
-  local gx = self.norm1:backward(x, self.attn:backward(s.h1, ga))
-  gx:add_(gx1)
+  local gx
+  if s.class_token_only then
+    gx = self.norm1:backward(x, self.attn:backward_class_token(s.h1, ga))
+    gx:narrow(2, 1, 1):add_(gx1)
+  else
+    gx = self.norm1:backward(x, self.attn:backward(s.h1, ga))
+    gx:add_(gx1)
+  end
   self._s = nil
   for _, name in ipairs(self._children) do self[name]:clear_state() end
   self.grad_input = gx
@@ -328,12 +350,22 @@ function VisionTransformer:check_input(x)
   end
 end
 
+-- The final norm acts token by token and only the class token's is kept,
+-- so the last block computes only that token's output. In training the
+-- blocks keep what backward needs; in evaluation each block drops its state
+-- as soon as it is done (a backward after an evaluation forward runs the
+-- forward again, keeping it).
 function VisionTransformer:forward(x)
   self:check_input(x)
+  return self:forward_tokens(x, self.training)
+end
+
+function VisionTransformer:forward_tokens(x, keep)
   local b = x:size(1)
   local dim = self.embed_dim
   local patches = self.patch_embed:forward(x)
   local tokens = oml.cat({ self.cls_token:expand({ b, 1, dim }), patches }, 2)
+  if not keep then self.patch_embed:clear_state() end
   local pos = self:position_embedding(x:size(3), x:size(4))
   tokens:add_(pos)
   local r = self.num_register_tokens
@@ -341,22 +373,28 @@ function VisionTransformer:forward(x)
     local n = tokens:size(2) - 1
     tokens = oml.cat({ tokens:narrow(2, 1, 1), self.register_tokens:expand({ b, r, dim }), tokens:narrow(2, 2, n) }, 2)
   end
+  local blocks = self.blocks.modules
   local inputs = {}
-  for i, blk in ipairs(self.blocks.modules) do
-    inputs[i] = tokens
-    tokens = blk:forward(tokens)
+  for i, blk in ipairs(blocks) do
+    if keep then inputs[i] = tokens end
+    tokens = blk:forward(tokens, i == #blocks)
+    if not keep then blk:clear_state() end
   end
-  -- the final norm acts token by token: only the class token's is needed
   local cls = tokens:select(2, 1)
-  self._saved = { inputs = inputs, last = tokens, cls = cls }
+  self._saved = keep and { inputs = inputs, cls = cls } or nil
   self.output = self.norm:forward(cls)
   return self.output
 end
 
 function VisionTransformer:backward(x, g)
+  if self._saved == nil then
+    self:check_input(x)
+    local output = self.output
+    self:forward_tokens(x, true)
+    self.output = output
+  end
   local s = self._saved
-  local gtok = oml.zeros_like(s.last)
-  gtok:select(2, 1):copy_(self.norm:backward(s.cls, g))
+  local gtok = self.norm:backward(s.cls, g):view(s.cls:size(1), 1, self.embed_dim)
   for i = #self.blocks.modules, 1, -1 do
     gtok = self.blocks.modules[i]:backward(s.inputs[i], gtok)
     self.blocks.modules[i]:clear_state()

@@ -52,31 +52,41 @@ local function bmm(a, b, out)
   return out
 end
 
-function Attention:forward(input)
+-- Attention of the first nq tokens (the queries) over all N (the keys and
+-- values): [B,N,D] -> [B,nq,D]. nq = N (nil) is the layer's forward; nq = 1 is
+-- all that a model reading only the class token needs of its last block.
+local function attend(self, input, nq)
   local B, N, D, H, hd = shape(self, input, "the input")
+  nq = nq or N
   -- q, k, v side by side in one contiguous [3, B*H, N, hd] tensor
   local heads = self.qkv:forward(input):view(B, N, 3, H, hd):permute(3, 1, 4, 2, 5):reshape(3, B * H, N, hd)
   self.qkv.output = nil -- heads holds what backward needs; keep one copy only
-  local q, k, v = heads:select(1, 1), heads:select(1, 2), heads:select(1, 3)
-  q:mul_(self.scale) -- scaling q costs less than scaling the N x N scores
+  local q, k, v = heads:select(1, 1):narrow(2, 1, nq), heads:select(1, 2), heads:select(1, 3)
+  q:mul_(self.scale) -- scaling q costs less than scaling the nq x N scores
   local attn = bmm(q, k:transpose(2, 3))
   T.check(C.oml_softmax_forward(attn, attn, 2, 0), NAME)
   local context = bmm(self.attn_drop:forward(attn), v)
-  local merged = context:view(B, H, N, hd):transpose(2, 3):reshape(B, N, D)
+  local merged = context:view(B, H, nq, hd):transpose(2, 3):reshape(B, nq, D)
   self.heads, self.attn, self.merged = heads, attn, merged
   self.output = self.proj_drop:forward(self.proj:forward(merged))
   return self.output
 end
 
-function Attention:backward(input, grad_output)
+local function attend_backward(self, input, grad_output, nq)
   local B, N, D, H, hd = shape(self, input, "the input")
-  shape(self, grad_output, "grad_output")
+  nq = nq or N
+  local gB, gN = shape(self, grad_output, "grad_output")
+  if gB ~= B or gN ~= nq then
+    T.raise(NAME, "grad_output must have shape [%d,%d,%d] (got %s)", B, nq, D, T.shape_str(grad_output))
+  end
+  if self.heads == nil then T.raise(NAME, "backward needs a forward pass first") end
   local g = self.proj_drop:backward(self.proj.output, grad_output)
-  g = self.proj:backward(self.merged, g):view(B, N, H, hd):transpose(2, 3):reshape(B * H, N, hd)
+  g = self.proj:backward(self.merged, g):view(B, nq, H, hd):transpose(2, 3):reshape(B * H, nq, hd)
   local heads, attn = self.heads, self.attn
-  local q, k, v = heads:select(1, 1), heads:select(1, 2), heads:select(1, 3)
+  local q, k, v = heads:select(1, 1):narrow(2, 1, nq), heads:select(1, 2), heads:select(1, 3)
   local grads = oml.empty({ 3, B * H, N, hd }, { dtype = heads.dtype, device = heads.device })
-  local gq, gk, gv = grads:select(1, 1), grads:select(1, 2), grads:select(1, 3)
+  if nq < N then grads:select(1, 1):narrow(2, nq + 1, N - nq):zero_() end -- queries that were not asked
+  local gq, gk, gv = grads:select(1, 1):narrow(2, 1, nq), grads:select(1, 2), grads:select(1, 3)
   bmm(self.attn_drop.output:transpose(2, 3), g, gv)
   local gattn = self.attn_drop:backward(attn, bmm(g, v:transpose(2, 3)))
   T.check(C.oml_softmax_backward(attn, gattn, gattn, 2, 0), NAME) -- now the scores' gradient
@@ -86,6 +96,15 @@ function Attention:backward(input, grad_output)
   self.grad_input = self.qkv:backward(input, grad_qkv)
   return self.grad_input
 end
+
+function Attention:forward(input) return attend(self, input) end
+function Attention:backward(input, grad_output) return attend_backward(self, input, grad_output) end
+
+-- forward_class_token(input): the output of the first token only,
+-- [B,N,dim] -> [B,1,dim] (self.attn is then [B*heads,1,N]);
+-- backward_class_token(input, grad_output) is its backward.
+function Attention:forward_class_token(input) return attend(self, input, 1) end
+function Attention:backward_class_token(input, grad_output) return attend_backward(self, input, grad_output, 1) end
 
 function Attention:extra_repr() return ("dim=%d, num_heads=%d"):format(self.dim, self.num_heads) end
 

@@ -9,27 +9,8 @@ local oml = require "oml"
 local T = require "oml.tensor"
 local registry = require "oml.pipelines.registry"
 local progress = require "oml.pipelines.progress"
-local ImageRecipe = require "oml.data.image_recipe"
 
 local M = {}
-
--- The datasets take ImageRecipes (run by the loader's C workers), not the
--- per-image functions of oml.data.transforms that the registry names; the
--- pipelines' transforms are recipes under OML's names, and image_recipe
--- takes ImageRecipe's own arguments.
-local function recipe_of(maker)
-  return function(_, args, name)
-    local ok, recipe = pcall(maker, args)
-    if not ok then error(("%s: %s"):format(name, tostring(recipe):gsub("^.-:%d+: ", "")), 0) end
-    return recipe
-  end
-end
-registry.register("transforms", "norm_resize_torch", "oml.data.image_recipe", "norm_resize_torch",
-  recipe_of(function(a) return ImageRecipe.norm_resize_torch(a.im_size, a.mean, a.std) end))
-registry.register("transforms", "augs_torch", "oml.data.image_recipe", "augs_torch",
-  recipe_of(function(a) return ImageRecipe.augs_torch(a.im_size, a.mean, a.std) end))
-registry.register("transforms", "image_recipe", "oml.data.image_recipe", "norm_resize_torch",
-  recipe_of(function(a) return ImageRecipe(a) end))
 
 -- A pipeline's failure: a message without a Lua position, raised as a table
 -- so that main() prints it as it is.
@@ -170,7 +151,7 @@ local function u64_text(x) return (tostring(x):gsub("ULL$", "")) end
 function M.save_checkpoint(path, parts, meta)
   local tensors = {}
   prefixed(tensors, "extractor.", (parts.extractor:state_dict()))
-  if parts.criterion and parts.criterion.state_dict then prefixed(tensors, "criterion.", (parts.criterion:state_dict())) end
+  if parts.criterion then prefixed(tensors, "criterion.", (parts.criterion:state_dict())) end
   if parts.optimizer then prefixed(tensors, "optimizer.", parts.optimizer:state_dict()) end
   if parts.scheduler then prefixed(tensors, "scheduler.", parts.scheduler:state_dict()) end
   local g = T.C.oml_default_generator()

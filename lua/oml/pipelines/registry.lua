@@ -93,9 +93,12 @@ local DEFAULTS = {
     category_balance = { "oml.samplers", "CategoryBalanceSampler" },
     distinct_category_balance = { "oml.samplers", "DistinctCategoryBalanceSampler" },
   },
+  -- the datasets take ImageRecipes (run by the loader's C workers); image_recipe
+  -- takes ImageRecipe's own arguments
   transforms = {
-    norm_resize_torch = { "oml.data.transforms", "norm_resize_torch", im_size_mean_std },
-    augs_torch = { "oml.data.transforms", "augs_torch", im_size_mean_std },
+    norm_resize_torch = { "oml.data.image_recipe", "norm_resize_torch", im_size_mean_std },
+    augs_torch = { "oml.data.image_recipe", "augs_torch", im_size_mean_std },
+    image_recipe = { "oml.data.image_recipe", "new" },
   },
   -- OML registers pairwise_reranker; the thresholdings are OML's classes too
   postprocessor = {

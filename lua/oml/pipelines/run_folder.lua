@@ -88,20 +88,23 @@ function Run:file(name)
   return self.path .. "/" .. name
 end
 
--- JSON with sorted keys and two-space indents (cjson's order is the hash order).
-local function pretty(v, indent)
+-- JSON with sorted keys (cjson's order is the hash order): two-space
+-- indents, or on one line when indent is nil.
+local function sorted_json(v, indent)
   if type(v) ~= "table" then return cjson.encode(v) end
-  local inner = indent .. "  "
+  local inner = indent and indent .. "  "
   local parts = {}
   if #v > 0 then
-    for i, x in ipairs(v) do parts[i] = pretty(x, inner) end
-    return "[" .. table.concat(parts, ", ") .. "]"
+    for i, x in ipairs(v) do parts[i] = sorted_json(x, inner) end
+    return "[" .. table.concat(parts, indent and ", " or ",") .. "]"
   end
   local keys = {}
   for k in pairs(v) do keys[#keys + 1] = tostring(k) end
   if #keys == 0 then return "{}" end
   table.sort(keys)
-  for i, k in ipairs(keys) do parts[i] = inner .. cjson.encode(k) .. ": " .. pretty(v[k], inner) end
+  local colon = indent and ": " or ":"
+  for i, k in ipairs(keys) do parts[i] = (inner or "") .. cjson.encode(k) .. colon .. sorted_json(v[k], inner) end
+  if not indent then return "{" .. table.concat(parts, ",") .. "}" end
   return "{\n" .. table.concat(parts, ",\n") .. "\n" .. indent .. "}"
 end
 
@@ -111,7 +114,7 @@ end
 
 -- write_config(cfg): config.json.
 function Run:write_config(cfg)
-  local path, text = self:file("config.json"), pretty(cfg, "") .. "\n"
+  local path, text = self:file("config.json"), sorted_json(cfg, "") .. "\n"
   local ok, err = pcall(atomic.write, path, function(put) put(text) end)
   if not ok then raise("%s: %s", path, failure(err)) end
 end
@@ -119,7 +122,7 @@ end
 -- log(record): appends record (a table of keys) to metrics.jsonl as one line.
 function Run:log(record)
   if type(record) ~= "table" then raise("a record is a table (got %s)", type(record)) end
-  local line = cjson.encode(record)
+  local line = sorted_json(record)
   local path = self:file("metrics.jsonl")
   local f, err = io.open(path, "ab")
   if not f then raise("%s", err) end

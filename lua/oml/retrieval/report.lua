@@ -46,7 +46,8 @@ local function worst_by(rr, metric, k, n)
   }
   args[metric .. "_top_k"] = { k }
   local metrics, no_gt = retrieval_metrics.calc_retrieval_metrics(args)
-  local values = ffi.cast(float_ptr, contiguous(metrics[metric][k]).data_)
+  local per_query = contiguous(metrics[metric][k])   -- a local keeps it alive while values is read
+  local values = ffi.cast(float_ptr, per_query.data_)
   local skip = {}
   for _, q in ipairs(no_gt) do skip[q] = true end
   local ranked = {}
@@ -66,10 +67,11 @@ end
 local function describe(rr, entry, k)
   local q = entry.query
   local kmax = tonumber(rr.retrieved_ids.size_[1])
-  local ids = ffi.cast(int64_ptr, contiguous(rr.retrieved_ids).data_)
-  local n_retrieved = tonumber(ffi.cast(int64_ptr, contiguous(rr.n_retrieved).data_)[q - 1])
-  local counts = ffi.cast(int64_ptr, contiguous(rr.gt_ids.counts).data_)
-  local gt = ffi.cast(int64_ptr, contiguous(rr.gt_ids.ids).data_)
+  -- locals keep the tensors alive while their pointers are read
+  local ids_t, counts_t, gt_t = contiguous(rr.retrieved_ids), contiguous(rr.gt_ids.counts), contiguous(rr.gt_ids.ids)
+  local ids, counts = ffi.cast(int64_ptr, ids_t.data_), ffi.cast(int64_ptr, counts_t.data_)
+  local gt = ffi.cast(int64_ptr, gt_t.data_)
+  local n_retrieved = tonumber(rr.n_retrieved[q])
   local first = 0
   for i = 0, q - 2 do first = first + tonumber(counts[i]) end
   local is_gt = {}
@@ -203,8 +205,9 @@ local function draw(rr, paths, entries, options, name)
   local columns, rows = 1 + k + n_missed, math.max(1, #entries)
   local width, height = gap + columns * (tile + gap), gap + rows * (tile + gap)
   local canvas = new_canvas(width, height, name)
-  local query_rows = ffi.cast(int64_ptr, contiguous(rr.query_rows).data_)
-  local gallery_rows = ffi.cast(int64_ptr, contiguous(rr.gallery_rows).data_)
+  local query_rows_t, gallery_rows_t = contiguous(rr.query_rows), contiguous(rr.gallery_rows)   -- kept alive
+  local query_rows = ffi.cast(int64_ptr, query_rows_t.data_)
+  local gallery_rows = ffi.cast(int64_ptr, gallery_rows_t.data_)
   local inner, errors = tile - 2 * border, {}
 
   local function put(r, c, row, frame)

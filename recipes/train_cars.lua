@@ -1,0 +1,6 @@
+#!/usr/bin/env luajit
+-- recipes/train_cars.lua: trains OML's ViT-S/16 (DINO weights) on cars with OML's setup
+-- (lua/oml/pipelines/recipes.lua); --help lists the keys.
+local here = arg[0]:match("^(.*)/[^/]*$") or "."
+package.path = here .. "/../lua/?.lua;" .. here .. "/../lua/?/init.lua;" .. package.path
+os.exit(require("oml.pipelines.recipes").train("cars", arg))
