@@ -21,7 +21,7 @@ endif
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all deps build test bench clean install
+.PHONY: all deps build test demo bench clean install
 
 all: deps build
 
@@ -39,6 +39,10 @@ build:
 test: all
 	luacheck --no-color -q lua spec bench recipes zoo $(wildcard bin/oml)
 	$(RUN_ENV) busted --lua=luajit
+
+# The demo: converts Fashion-MNIST (Debian's dataset-fashion-mnist) and trains a small ViT on it.
+demo: all
+	luajit recipes/train_fashion_mnist.lua
 
 bench: all
 	@for b in bench/*.lua; do echo "== $$b"; luajit $$b || exit 1; done

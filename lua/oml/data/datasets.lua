@@ -190,6 +190,18 @@ end
 local function get_query_ids(self) return ids_where(self.is_query_, self.n_) end
 local function get_gallery_ids(self) return ids_where(self.is_gallery_, self.n_) end
 
+-- The table that EmbeddingMetrics and RetrievalResults read (n, labels,
+-- is_query, is_gallery, categories, sequence: oml/retrieval/results.lua).
+local function retrieval_view(self)
+  local view = { n = self.n_, labels = self.labels_, is_query = self.is_query_, is_gallery = self.is_gallery_,
+                 categories = self.categories_ }
+  if self.sequences_ then
+    view.sequence = {}
+    for i = 1, self.n_ do view.sequence[i] = self.sequences_[i] or false end
+  end
+  return view
+end
+
 local function class(methods)
   local c = setmetatable({}, { __index = Dataset })
   c.__index = c
@@ -285,10 +297,11 @@ function M.ImageLabeledDataset(args)
 end
 
 -- ImageQueryGalleryLabeledDataset{...as above; split defaults to
--- "validation"}: also get_query_ids(), get_gallery_ids() (1-based).
+-- "validation"}: also get_query_ids(), get_gallery_ids() (1-based), and
+-- retrieval_view(), so that EmbeddingMetrics{dataset = ds} takes it as it is.
 local ImageQueryGalleryLabeledDataset = class {
   get_labels = get_labels, get_label2category = get_label2category, get_query_ids = get_query_ids,
-  get_gallery_ids = get_gallery_ids,
+  get_gallery_ids = get_gallery_ids, retrieval_view = retrieval_view,
 }
 function M.ImageQueryGalleryLabeledDataset(args)
   return from_dataframe(ImageQueryGalleryLabeledDataset, args, "oml.data.ImageQueryGalleryLabeledDataset", true, true)

@@ -77,8 +77,8 @@ function EmbeddingMetrics.new(args)
     if not OPTIONS[key] then raise(NAME, "unknown argument '%s'", tostring(key)) end
   end
   local self = setmetatable({}, EmbeddingMetrics)
-  self.n = RetrievalResults.check_dataset(args.dataset, NAME)
-  self.dataset = args.dataset
+  self.dataset = RetrievalResults.dataset_view(args.dataset)
+  self.n = RetrievalResults.check_dataset(self.dataset, NAME)
   self.cmc_top_k = positive_integers(args.cmc_top_k, { 5 }, "cmc_top_k")
   self.precision_top_k = positive_integers(args.precision_top_k, { 5 }, "precision_top_k")
   self.map_top_k = positive_integers(args.map_top_k, { 5 }, "map_top_k")

@@ -46,10 +46,18 @@ local function shape(self, input, what)
   return tonumber(input.size_[0]), tonumber(input.size_[1]), self.dim, self.num_heads, self.dim / self.num_heads
 end
 
-local function bmm(a, b, out)
+local function matmul(a, b, out)
   out = out or T.new()
-  T.check(C.oml_bmm(a, b, out), NAME)
+  T.check(C.oml_matmul(a, b, out), NAME)
   return out
+end
+
+-- q (its first nq tokens), k, v of a [B,N,3*D] qkv tensor as [B,H,tokens,hd]
+-- views: the products read them where they lie, without copies.
+local function split_heads(qkv, B, N, H, hd, nq)
+  local t = qkv:view(B, N, 3, H, hd)
+  return t:select(3, 1):narrow(2, 1, nq):transpose(2, 3), t:select(3, 2):transpose(2, 3),
+         t:select(3, 3):transpose(2, 3)
 end
 
 -- Attention of the first nq tokens (the queries) over all N (the keys and
@@ -58,16 +66,15 @@ end
 local function attend(self, input, nq)
   local B, N, D, H, hd = shape(self, input, "the input")
   nq = nq or N
-  -- q, k, v side by side in one contiguous [3, B*H, N, hd] tensor
-  local heads = self.qkv:forward(input):view(B, N, 3, H, hd):permute(3, 1, 4, 2, 5):reshape(3, B * H, N, hd)
-  self.qkv.output = nil -- heads holds what backward needs; keep one copy only
-  local q, k, v = heads:select(1, 1):narrow(2, 1, nq), heads:select(1, 2), heads:select(1, 3)
+  local qkv = self.qkv:forward(input)
+  self.qkv.output = nil -- self.qkv_ holds it for backward; keep one reference
+  local q, k, v = split_heads(qkv, B, N, H, hd, nq)
   q:mul_(self.scale) -- scaling q costs less than scaling the nq x N scores
-  local attn = bmm(q, k:transpose(2, 3))
-  T.check(C.oml_softmax_forward(attn, attn, 2, 0), NAME)
-  local context = bmm(self.attn_drop:forward(attn), v)
-  local merged = context:view(B, H, nq, hd):transpose(2, 3):reshape(B, nq, D)
-  self.heads, self.attn, self.merged = heads, attn, merged
+  local attn = matmul(q, k:transpose(3, 4)) -- [B,H,nq,N]
+  T.check(C.oml_softmax_forward(attn, attn, 3, 0), NAME)
+  local context = matmul(self.attn_drop:forward(attn), v)
+  local merged = context:transpose(2, 3):reshape(B, nq, D)
+  self.qkv_, self.attn, self.merged = qkv, attn:view(B * H, nq, N), merged
   self.output = self.proj_drop:forward(self.proj:forward(merged))
   return self.output
 end
@@ -79,20 +86,20 @@ local function attend_backward(self, input, grad_output, nq)
   if gB ~= B or gN ~= nq then
     T.raise(NAME, "grad_output must have shape [%d,%d,%d] (got %s)", B, nq, D, T.shape_str(grad_output))
   end
-  if self.heads == nil then T.raise(NAME, "backward needs a forward pass first") end
+  if self.qkv_ == nil then T.raise(NAME, "backward needs a forward pass first") end
   local g = self.proj_drop:backward(self.proj.output, grad_output)
-  g = self.proj:backward(self.merged, g):view(B, nq, H, hd):transpose(2, 3):reshape(B * H, nq, hd)
-  local heads, attn = self.heads, self.attn
-  local q, k, v = heads:select(1, 1):narrow(2, 1, nq), heads:select(1, 2), heads:select(1, 3)
-  local grads = oml.empty({ 3, B * H, N, hd }, { dtype = heads.dtype, device = heads.device })
-  if nq < N then grads:select(1, 1):narrow(2, nq + 1, N - nq):zero_() end -- queries that were not asked
-  local gq, gk, gv = grads:select(1, 1):narrow(2, 1, nq), grads:select(1, 2), grads:select(1, 3)
-  bmm(self.attn_drop.output:transpose(2, 3), g, gv)
-  local gattn = self.attn_drop:backward(attn, bmm(g, v:transpose(2, 3)))
-  T.check(C.oml_softmax_backward(attn, gattn, gattn, 2, 0), NAME) -- now the scores' gradient
-  bmm(gattn, k, gq):mul_(self.scale)
-  bmm(gattn:transpose(2, 3), q, gk) -- q is already scaled
-  local grad_qkv = grads:view(3, B, H, N, hd):permute(2, 4, 1, 3, 5):reshape(B, N, 3 * D)
+  g = self.proj:backward(self.merged, g):view(B, nq, H, hd):transpose(2, 3)
+  local q, k, v = split_heads(self.qkv_, B, N, H, hd, nq) -- q already scaled
+  local attn, attn_used = self.attn:view(B, H, nq, N), self.attn_drop.output:view(B, H, nq, N)
+  local grad_qkv = oml.empty({ B, N, 3 * D }, { dtype = input.dtype, device = input.device })
+  local gq, gk, gv = split_heads(grad_qkv, B, N, H, hd, N)
+  if nq < N then gq:narrow(3, nq + 1, N - nq):zero_() end -- queries that were not asked
+  gq = gq:narrow(3, 1, nq)
+  matmul(attn_used:transpose(3, 4), g, gv)
+  local gattn = self.attn_drop:backward(attn, matmul(g, v:transpose(3, 4)))
+  T.check(C.oml_softmax_backward(attn, gattn, gattn, 3, 0), NAME) -- now the scores' gradient
+  matmul(gattn, k, gq):mul_(self.scale)
+  matmul(gattn:transpose(3, 4), q, gk)
   self.grad_input = self.qkv:backward(input, grad_qkv)
   return self.grad_input
 end

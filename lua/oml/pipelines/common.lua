@@ -83,18 +83,6 @@ function M.transform(block, path)
   return registry.build("transforms", block, nil, path)
 end
 
--- The table EmbeddingMetrics reads (oml/retrieval/results.lua) of a query/gallery dataset.
-function M.metrics_dataset(ds)
-  local n = #ds
-  local out = { n = n, labels = ds.labels_, is_query = ds.is_query_, is_gallery = ds.is_gallery_,
-                categories = ds.categories_ }
-  if ds.sequences_ then
-    out.sequence = {}
-    for i = 1, n do out.sequence[i] = ds.sequences_[i] or false end
-  end
-  return out
-end
-
 -- embed(model, dataset, {batch_size, num_workers, label, parent, write}) ->
 -- float32 [N, D] in dataset order (the model in evaluation mode, then back
 -- as it was), with a progress bar (write: its output, stderr by default).

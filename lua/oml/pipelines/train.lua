@@ -131,7 +131,7 @@ end
 
 -- One validation: metrics (nested and flat) and the retrieval results.
 local function validate(cfg, parts, write, parent)
-  local metrics_args = { dataset = common.metrics_dataset(parts.val_ds), warn = function() end }
+  local metrics_args = { dataset = parts.val_ds, warn = function() end }
   for k, v in pairs(cfg.metric_args) do metrics_args[k] = v end
   local em = oml.metrics.EmbeddingMetrics(metrics_args)
   local embeddings = common.embed(parts.extractor, parts.val_ds, {

@@ -74,7 +74,7 @@ local function run_pipeline(cfg, opts)
   local extractor, transform = M.extractor(cfg, "transforms_val")
   local ds = oml.data.ImageQueryGalleryLabeledDataset {
     dataframe = df_path, dataset_root = cfg.dataset_root, split = "validation", transform = transform }
-  local args = { dataset = common.metrics_dataset(ds) }
+  local args = { dataset = ds }
   for k, v in pairs(cfg.metric_args) do args[k] = v end
   if cfg.postprocessor then
     args.postprocessor = registry.build("postprocessor", cfg.postprocessor, nil, "postprocessor")

@@ -209,6 +209,13 @@ local function check_column(dataset, key, n, name, optional)
   return column
 end
 
+-- A labelled query/gallery dataset of oml.data is read through its
+-- retrieval_view(); a table is taken as it is.
+function RetrievalResults.dataset_view(dataset)
+  if type(dataset) == "userdata" and dataset.retrieval_view then return dataset:retrieval_view() end
+  return dataset
+end
+
 -- Checks the dataset interface above; returns n.
 function RetrievalResults.check_dataset(dataset, name)
   if type(dataset) ~= "table" or T.is_tensor(dataset) then
@@ -278,6 +285,7 @@ function RetrievalResults.from_embeddings(embeddings, dataset, n_items)
   if type(n_items) ~= "number" or n_items < 1 or n_items ~= math.floor(n_items) or n_items >= 2 ^ 31 then
     raise(name, "n_items must be a positive integer (got %s)", T.show(n_items))
   end
+  dataset = RetrievalResults.dataset_view(dataset)
   local n = RetrievalResults.check_dataset(dataset, name)
   if tonumber(embeddings.size_[0]) ~= n then
     raise(name, "embeddings have %d rows but the dataset %d (embeddings and dataset must have the same size)",
