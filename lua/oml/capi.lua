@@ -44,4 +44,13 @@ local body = text:match("/%* ffi:begin %*/(.-)/%* ffi:end %*/")
 if not body then error("oml: " .. header .. " has no ffi:begin/ffi:end markers", 0) end
 ffi.cdef((body:gsub("\n#[^\n]*", "\n")))
 
+-- OpenMP threads that wait for work spin briefly, then sleep (libgomp reads
+-- this when it loads, with liboml). Its default spins long enough to take
+-- the cores from whatever runs between two parallel loops (Lua, the loader's
+-- workers, other processes); sleeping at once makes each loop wait for its
+-- threads to wake, which halves the speed of small GEMMs. A user's own
+-- setting wins.
+ffi.cdef "int setenv(const char *name, const char *value, int overwrite);"
+if os.getenv("OMP_WAIT_POLICY") == nil then ffi.C.setenv("GOMP_SPINCOUNT", "10000", 0) end
+
 return { C = ffi.load(library), header = header, library = library }

@@ -192,28 +192,44 @@ function ResNet:reset_parameters()
   return self
 end
 
+-- In training the stages keep what backward needs; in evaluation each
+-- drops its state as soon as it is done (a backward after an evaluation
+-- forward runs the forward again, keeping it).
 function ResNet:forward(x)
   local who = "oml.models.ResNet"
   T.expect_set(x, who, "the input")
   if x:dim() ~= 4 or x:size(2) ~= self.in_channels then
     T.raise(who, "expects images [N,%d,H,W] (got %s)", self.in_channels, T.shape_str(x))
   end
-  self._c1 = self.conv1:forward(x)
-  local h = relu_(self.bn1:forward(self._c1), who)
+  return self:forward_stages(x, self.training)
+end
+
+function ResNet:forward_stages(x, keep)
+  local c1 = self.conv1:forward(x)
+  local h = relu_(self.bn1:forward(c1), "oml.models.ResNet")
   local saved = { x, h }
   local stages = { self.maxpool, self.layer1, self.layer2, self.layer3, self.layer4, self.avgpool }
   for i, stage in ipairs(stages) do
     h = stage:forward(h)
-    saved[i + 2] = h
+    if keep then saved[i + 2] = h else stage:clear_state() end
   end
-  self._saved = saved
   local pooled = h:reshape({ h:size(1), -1 })   -- torch.flatten(x, 1)
   self.output = self.fc:forward(pooled)
-  self._pooled = pooled
+  if keep then
+    self._saved, self._pooled, self._c1 = saved, pooled, c1
+  else
+    self._saved, self._pooled, self._c1 = nil, nil, nil
+    for _, name in ipairs(self._children) do self[name]:clear_state() end
+  end
   return self.output
 end
 
 function ResNet:backward(x, g)
+  if self._saved == nil then
+    local output = self.output
+    self:forward_stages(x, true)
+    self.output = output
+  end
   local saved = self._saved
   local g_pooled = self.fc:backward(self._pooled, g)
   local pool_out = saved[8]
