@@ -50,6 +50,32 @@ function H.sh(command)
   assert(status == 0 or status == true, command)
 end
 
+-- A small image dataset in OML's format under root: df.csv and JPEGs of
+-- size x size, per_label images for each of `labels` labels. Label l is a
+-- colour and a stripe period over noise of its own; labels below
+-- train_labels are train rows, the others validation rows (query and gallery).
+function H.write_image_dataset(root, labels, per_label, size, train_labels)
+  H.sh("mkdir -p " .. root .. "/images")
+  local g = oml.Generator(7)
+  local lines = { "label,path,split,is_query,is_gallery" }
+  for label = 0, labels - 1 do
+    for k = 1, per_label do
+      local image = oml.rand({ size, size, 3 }, { generator = g }):mul(60)
+      for y = 0, size - 1 do
+        if math.floor(y / (label % 3 + 1)) % 2 == 0 then image:select(1, y + 1):select(2, label % 3 + 1):add_(150) end
+      end
+      local path = ("images/%d_%d.jpg"):format(label, k)
+      oml.jpeg.write(root .. "/" .. path, image:to({ dtype = "uint8" }), 95)
+      local train = label < train_labels
+      lines[#lines + 1] = ("%d,%s,%s,%s,%s"):format(label, path, train and "train" or "validation",
+        train and "" or "True", train and "" or "True")
+    end
+  end
+  local f = assert(io.open(root .. "/df.csv", "wb"))
+  f:write(table.concat(lines, "\n"), "\n")
+  f:close()
+end
+
 -- A fresh private directory for the files a spec writes (remove it in teardown).
 function H.tempdir()
   local dir = os.tmpname()

@@ -11,30 +11,6 @@ local predict = require "oml.pipelines.predict"
 
 local SIZE = 16
 
--- 6 labels x 4 images of 16x16: label l is a colour and a stripe period,
--- each image with its own noise. Labels 0..3 train, 4..5 validate.
-local function write_dataset(root)
-  H.sh("mkdir -p " .. root .. "/images")
-  local g = oml.Generator(7)
-  local lines = { "label,path,split,is_query,is_gallery" }
-  for label = 0, 5 do
-    for k = 1, 4 do
-      local image = oml.rand({ SIZE, SIZE, 3 }, { generator = g }):mul(60)
-      for y = 0, SIZE - 1 do
-        if math.floor(y / (label % 3 + 1)) % 2 == 0 then image:select(1, y + 1):select(2, label % 3 + 1):add_(150) end
-      end
-      local path = ("images/%d_%d.jpg"):format(label, k)
-      oml.jpeg.write(root .. "/" .. path, image:to({ dtype = "uint8" }), 95)
-      local train_row = label < 4
-      lines[#lines + 1] = ("%d,%s,%s,%s,%s"):format(label, path, train_row and "train" or "validation",
-        train_row and "" or "True", train_row and "" or "True")
-    end
-  end
-  local f = assert(io.open(root .. "/df.csv", "wb"))
-  f:write(table.concat(lines, "\n"), "\n")
-  f:close()
-end
-
 local function tiny_extractor()
   return { name = "resnet", args = config.open {
     arch = { block = "basic", layers = { 1, 1, 1, 1 }, widths = { 4, 4, 8, 8 } }, normalise_features = false } }
@@ -84,7 +60,7 @@ describe("oml.pipelines.train", function()
   local dir
   before_each(function()
     dir = H.tempdir()
-    write_dataset(dir .. "/data")
+    H.write_image_dataset(dir .. "/data", 6, 4, SIZE, 4)   -- labels 0..3 train, 4..5 validate
   end)
   after_each(function() H.sh("rm -rf " .. dir) end)
 

@@ -2,7 +2,6 @@
 -- "<!-- run by spec/readme_spec.lua -->" is run, in order, as one script
 -- whose arg[1] is a tiny generated dataset in OML's format (the README's
 -- examples read Fashion-MNIST as the demo converted it otherwise).
-local oml = require "oml"
 local H = require "spec.helper"
 
 local MARK = "<!-- run by spec/readme_spec.lua -->"
@@ -14,25 +13,6 @@ local function readme_examples()
   return blocks
 end
 
--- 8 labels x 4 images of 32x32: labels 0..3 train, 4..7 validate (query and gallery)
-local function write_dataset(root)
-  H.sh("mkdir -p " .. root .. "/images")
-  local g = oml.Generator(7)
-  local lines = { "label,path,split,is_query,is_gallery" }
-  for label = 0, 7 do
-    for k = 1, 4 do
-      local path = ("images/%d_%d.jpg"):format(label, k)
-      oml.jpeg.write(root .. "/" .. path, oml.rand({ 32, 32, 3 }, { generator = g }):mul(255):to("uint8"), 95)
-      local train = label < 4
-      lines[#lines + 1] = ("%d,%s,%s,%s,%s"):format(label, path, train and "train" or "validation",
-        train and "" or "True", train and "" or "True")
-    end
-  end
-  local f = assert(io.open(root .. "/df.csv", "wb"))
-  f:write(table.concat(lines, "\n"), "\n")
-  f:close()
-end
-
 describe("README", function()
   it("has Lua examples marked to run", function()
     assert.is_true(#readme_examples() >= 2)
@@ -40,7 +20,7 @@ describe("README", function()
 
   it("its Lua examples run as written", function()
     local root = H.tempdir()
-    write_dataset(root)
+    H.write_image_dataset(root, 8, 4, 32, 4)   -- labels 0..3 train, 4..7 validate
     local printed = {}
     local env = setmetatable({
       arg = { root },
