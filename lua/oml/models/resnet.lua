@@ -225,6 +225,7 @@ function ResNet:forward_stages(x, keep)
 end
 
 function ResNet:backward(x, g)
+  T.expect_set(g, "oml.models.ResNet", "the gradient")
   if self._saved == nil then
     local output = self.output
     self:forward_stages(x, true)
