@@ -245,12 +245,7 @@ describe("torch checkpoints", function()
     before_each(function() dir = H.tempdir() end)
     after_each(function() H.sh("rm -rf " .. dir) end)
 
-    local function write(name, s)
-      local f = assert(io.open(dir .. "/" .. name, "wb"))
-      f:write(s)
-      f:close()
-      return dir .. "/" .. name
-    end
+    local function write(name, s) return H.write_file(dir, name, s) end
 
     -- what fn raises, as oml.io.zip raises it
     local function what(fn, ...)

@@ -76,6 +76,21 @@ function H.write_image_dataset(root, labels, per_label, size, train_labels)
   f:close()
 end
 
+-- Writes the string s to dir/name; returns the path.
+function H.write_file(dir, name, s)
+  local f = assert(io.open(dir .. "/" .. name, "wb"))
+  f:write(s)
+  f:close()
+  return dir .. "/" .. name
+end
+
+-- The euclidean distance between rows i and j of a list of lists.
+function H.euclidean(rows, i, j)
+  local s = 0
+  for k = 1, #rows[i] do s = s + (rows[i][k] - rows[j][k]) ^ 2 end
+  return math.sqrt(s)
+end
+
 -- A fresh private directory for the files a spec writes (remove it in teardown).
 function H.tempdir()
   local dir = os.tmpname()

@@ -23,12 +23,7 @@ describe("oml.io.mmap", function()
   before_each(function() dir = H.tempdir() end)
   after_each(function() H.sh("rm -rf " .. dir) end)
 
-  local function write(name, s)
-    local f = assert(io.open(dir .. "/" .. name, "wb"))
-    f:write(s)
-    f:close()
-    return dir .. "/" .. name
-  end
+  local function write(name, s) return H.write_file(dir, name, s) end
 
   it("maps a file's bytes, read-only", function()
     local base, size = mmap.map(write("f", "hello\0world"))

@@ -33,11 +33,7 @@ local function one_hot(labels, dim)
   return x
 end
 
-local function distance(rows, i, j)
-  local s = 0
-  for k = 1, #rows[i] do s = s + (rows[i][k] - rows[j][k]) ^ 2 end
-  return math.sqrt(s)
-end
+local distance = H.euclidean
 
 -- The textbook triplet loss of the triplets (a[t], p[t], n[t]) over rows.
 local function textbook(rows, a, p, n, margin, reduction)

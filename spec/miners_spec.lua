@@ -56,11 +56,7 @@ local function n_all_triplets(labels)
   return total
 end
 
-local function distance(rows, i, j)
-  local s = 0
-  for k = 1, #rows[i] do s = s + (rows[i][k] - rows[j][k]) ^ 2 end
-  return math.sqrt(s)
-end
+local distance = H.euclidean
 
 local function set_size(set)
   local n = 0

@@ -105,4 +105,16 @@ void *oml_device_malloc(int64_t nbytes, int32_t device);
 void oml_device_free(void *p, int32_t device);
 int oml_device_memcpy(void *dst, int32_t dst_device, const void *src, int32_t src_device, int64_t nbytes);
 
+/* The element offset of the start of line i, the lines being t's elements
+ * along dim for each index of the other dims in row-major order. */
+static inline int64_t oml_line_offset(const oml_tensor *t, int32_t dim, int64_t i) {
+  int64_t off = 0;
+  for (int32_t d = t->ndim_ - 1; d >= 0; d--) {
+    if (d == dim) continue;
+    off += (i % t->size_[d]) * t->stride_[d];
+    i /= t->size_[d];
+  }
+  return off;
+}
+
 #endif /* OML_INTERNAL_H */

@@ -80,17 +80,6 @@ void oml_cpu_activation_backward(const oml_tensor *input, const oml_tensor *grad
 
 /* ---- softmax -------------------------------------------------------------- */
 
-/* The element offset of the start of line i, the lines being t's elements
- * along dim for each index of the other dims in row-major order. */
-static int64_t line_offset(const oml_tensor *t, int32_t dim, int64_t i) {
-  int64_t off = 0;
-  for (int32_t d = t->ndim_ - 1; d >= 0; d--) {
-    if (d == dim) continue;
-    off += (i % t->size_[d]) * t->stride_[d];
-    i /= t->size_[d];
-  }
-  return off;
-}
 
 /* One line of n elements with strides sx, so, sg. Each line function is
  * inlined twice: with unit strides (the loops vectorise) and as given.
@@ -139,8 +128,8 @@ static int64_t line_offset(const oml_tensor *t, int32_t dim, int64_t i) {
     int64_t lines = n ? in->numel_ / n : 0;                                                             \
     _Pragma("omp parallel for if (oml_parallel_ok(in->numel_)) schedule(static)")                       \
     for (int64_t i = 0; i < lines; i++) {                                                               \
-      const T *x = (const T *)in->data_ + line_offset(in, dim, i);                                      \
-      T *o = (T *)out->data_ + line_offset(out, dim, i);                                                \
+      const T *x = (const T *)in->data_ + oml_line_offset(in, dim, i);                                      \
+      T *o = (T *)out->data_ + oml_line_offset(out, dim, i);                                                \
       if (sx == 1 && so == 1) softmax_line_##SUFFIX(x, 1, o, 1, n, log_);                               \
       else softmax_line_##SUFFIX(x, sx, o, so, n, log_);                                                \
     }                                                                                                   \
@@ -153,9 +142,9 @@ static int64_t line_offset(const oml_tensor *t, int32_t dim, int64_t i) {
     int64_t lines = n ? y->numel_ / n : 0;                                                              \
     _Pragma("omp parallel for if (oml_parallel_ok(y->numel_)) schedule(static)")                        \
     for (int64_t i = 0; i < lines; i++) {                                                               \
-      const T *yl = (const T *)y->data_ + line_offset(y, dim, i);                                       \
-      const T *gl = (const T *)g->data_ + line_offset(g, dim, i);                                       \
-      T *gil = (T *)gi->data_ + line_offset(gi, dim, i);                                                \
+      const T *yl = (const T *)y->data_ + oml_line_offset(y, dim, i);                                       \
+      const T *gl = (const T *)g->data_ + oml_line_offset(g, dim, i);                                       \
+      T *gil = (T *)gi->data_ + oml_line_offset(gi, dim, i);                                                \
       if (sy == 1 && sg == 1 && si == 1) softmax_grad_line_##SUFFIX(yl, 1, gl, 1, gil, 1, n, log_);     \
       else softmax_grad_line_##SUFFIX(yl, sy, gl, sg, gil, si, n, log_);                                \
     }                                                                                                   \

@@ -2,17 +2,6 @@
  * Sums run in float64 for both dtypes. */
 #include "distance.h"
 
-/* The element offset of the start of line i, the lines being t's elements
- * along dim for each index of the other dims in row-major order. */
-static int64_t line_offset(const oml_tensor *t, int32_t dim, int64_t i) {
-  int64_t off = 0;
-  for (int32_t d = t->ndim_ - 1; d >= 0; d--) {
-    if (d == dim) continue;
-    off += (i % t->size_[d]) * t->stride_[d];
-    i /= t->size_[d];
-  }
-  return off;
-}
 
 /* ---- normalize ------------------------------------------------------------ */
 
@@ -23,8 +12,8 @@ static int64_t line_offset(const oml_tensor *t, int32_t dim, int64_t i) {
     int64_t lines = len ? a->numel_ / len : 0;                                                \
     _Pragma("omp parallel for if (oml_parallel_ok(a->numel_)) schedule(static)")              \
     for (int64_t i = 0; i < lines; i++) {                                                     \
-      const T *x = (const T *)a->data_ + line_offset(a, dim, i);                              \
-      T *o = (T *)out->data_ + line_offset(out, dim, i);                                      \
+      const T *x = (const T *)a->data_ + oml_line_offset(a, dim, i);                              \
+      T *o = (T *)out->data_ + oml_line_offset(out, dim, i);                                      \
       double acc = oml_norm_start(p);                                                         \
       if (p == 2) {                                                                           \
         for (int64_t j = 0; j < len; j++) acc += (double)x[j * sa] * x[j * sa];               \
