@@ -26,26 +26,41 @@ int oml_cpu_conv2d_winograd_fits(const oml_conv2d_geometry *g, int32_t dtype) {
          g->c >= 16 && g->o >= 16 && g->c <= INT32_MAX / 16 && g->o <= INT32_MAX / 16;
 }
 
+/* Weights per chunk of transform_weights and of grad_weight's last step. */
+#define WCHUNK 16
+
 /* u[16][o][c] = G w G^T for w [o][c][3][3] contiguous; with `flip`, w is
  * read as the weight of the transposed convolution: w'[c][o] = w[o][c]
- * turned by 180 degrees (o and c are then the flipped weight's sizes). */
+ * turned by 180 degrees (o and c are then the flipped weight's sizes).
+ * WCHUNK kernels of a row of u at a time, so that the arithmetic and the
+ * stores run along c and vectorise. */
 static void transform_weights(const float *w, int64_t o, int64_t c, int flip, float *u) {
+  int64_t chunks = (c + WCHUNK - 1) / WCHUNK;
 #pragma omp parallel for if (oml_parallel_ok(o * c * 16)) schedule(static)
-  for (int64_t oc = 0; oc < o * c; oc++) {
-    int64_t i = oc / c, j = oc % c;
-    const float *k = flip ? w + (j * o + i) * 9 : w + (i * c + j) * 9;
-    float g[3][3], t[4][3];
-    for (int r = 0; r < 3; r++)
-      for (int s = 0; s < 3; s++) g[r][s] = flip ? k[(2 - r) * 3 + (2 - s)] : k[r * 3 + s];
-    for (int s = 0; s < 3; s++) {
-      t[0][s] = g[0][s];
-      t[1][s] = 0.5f * (g[0][s] + g[1][s] + g[2][s]);
-      t[2][s] = 0.5f * (g[0][s] - g[1][s] + g[2][s]);
-      t[3][s] = g[2][s];
+  for (int64_t ij = 0; ij < o * chunks; ij++) {
+    int64_t i = ij / chunks, j0 = ij % chunks * WCHUNK, count = c - j0 < WCHUNK ? c - j0 : WCHUNK;
+    float g[3][3][WCHUNK], t[4][3][WCHUNK];
+    for (int64_t k = 0; k < count; k++) {
+      const float *kern = flip ? w + ((j0 + k) * o + i) * 9 : w + (i * c + j0 + k) * 9;
+      for (int r = 0; r < 3; r++)
+        for (int s = 0; s < 3; s++) g[r][s][k] = flip ? kern[(2 - r) * 3 + (2 - s)] : kern[r * 3 + s];
     }
+    for (int s = 0; s < 3; s++)
+      for (int64_t k = 0; k < count; k++) {
+        t[0][s][k] = g[0][s][k];
+        t[1][s][k] = 0.5f * (g[0][s][k] + g[1][s][k] + g[2][s][k]);
+        t[2][s][k] = 0.5f * (g[0][s][k] - g[1][s][k] + g[2][s][k]);
+        t[3][s][k] = g[2][s][k];
+      }
     for (int r = 0; r < 4; r++) {
-      float v[4] = {t[r][0], 0.5f * (t[r][0] + t[r][1] + t[r][2]), 0.5f * (t[r][0] - t[r][1] + t[r][2]), t[r][2]};
-      for (int s = 0; s < 4; s++) u[((int64_t)(r * 4 + s) * o + i) * c + j] = v[s];
+      float *restrict u0 = u + ((int64_t)(r * 4) * o + i) * c + j0, *restrict u1 = u0 + o * c, *restrict u2 = u1 + o * c,
+                      *restrict u3 = u2 + o * c;
+      for (int64_t k = 0; k < count; k++) {
+        u0[k] = t[r][0][k];
+        u1[k] = 0.5f * (t[r][0][k] + t[r][1][k] + t[r][2][k]);
+        u2[k] = 0.5f * (t[r][0][k] - t[r][1][k] + t[r][2][k]);
+        u3[k] = t[r][2][k];
+      }
     }
   }
 }
@@ -58,50 +73,22 @@ typedef struct wino {
   int64_t block;         /* tiles per block */
 } wino;
 
-/* B^T d B of the 4x4 tile d (rows d0..d3, column step cs), into
- * v[0], v[step], ..., v[15 * step]: along the rows first, then down the
- * columns (input_tiles sums in the same order). */
-static inline void input_tile(const float *d0, const float *d1, const float *d2, const float *d3, int64_t cs,
-                              float *v, int64_t step) {
-  const float *d[4] = {d0, d1, d2, d3};
-  float h[4][4];
-  for (int r = 0; r < 4; r++) {
-    float e0 = d[r][0], o0 = d[r][cs], e1 = d[r][2 * cs], o1 = d[r][3 * cs];
-    h[r][0] = e0 - e1;
-    h[r][1] = o0 + e1;
-    h[r][2] = e1 - o0;
-    h[r][3] = o0 - o1;
-  }
-  for (int j = 0; j < 4; j++) {
-    v[(0 + j) * step] = h[0][j] - h[2][j];
-    v[(4 + j) * step] = h[1][j] + h[2][j];
-    v[(8 + j) * step] = h[2][j] - h[1][j];
-    v[(12 + j) * step] = h[1][j] - h[3][j];
-  }
-}
-
-/* Tiles per call of input_tiles (its scratch lives on the stack). */
+/* Tiles per chunk of the tile transforms (their scratch lives on the stack). */
 #define RUN 64
 
-/* input_tile for count <= RUN tiles side by side (columns 2 apart) of
- * contiguous rows, into v[k], v[step + k], ... for tile k. Each row is
- * split into its even and odd columns first, so that the loops read
- * memory in order and vectorise. */
-static void input_tiles(const float *const *rows, int64_t count, float *restrict v, int64_t step) {
-  float even[4][RUN + 1], odd[4][RUN + 1], h[4][4][RUN];
-  for (int r = 0; r < 4; r++) {
-    const float *restrict d = rows[r];
-    for (int64_t k = 0; k <= count; k++) {
-      even[r][k] = d[2 * k];
-      odd[r][k] = d[2 * k + 1];
-    }
+/* B^T d B for count <= RUN tiles gathered by column: col[s][r][k] is
+ * column s of row r of tile k's 4x4 patch; into v[k], v[step + k], ...
+ * Along the rows first, then down the columns; the loops run over k
+ * with contiguous loads, so they vectorise. */
+static void input_tiles(float col[4][4][RUN], int64_t count, float *restrict v, int64_t step) {
+  float h[4][4][RUN];
+  for (int r = 0; r < 4; r++)
     for (int64_t k = 0; k < count; k++) {
-      h[r][0][k] = even[r][k] - even[r][k + 1];
-      h[r][1][k] = odd[r][k] + even[r][k + 1];
-      h[r][2][k] = even[r][k + 1] - odd[r][k];
-      h[r][3][k] = odd[r][k] - odd[r][k + 1];
+      h[r][0][k] = col[0][r][k] - col[2][r][k];
+      h[r][1][k] = col[1][r][k] + col[2][r][k];
+      h[r][2][k] = col[2][r][k] - col[1][r][k];
+      h[r][3][k] = col[1][r][k] - col[3][r][k];
     }
-  }
   for (int j = 0; j < 4; j++)
     for (int64_t k = 0; k < count; k++) {
       v[(0 + j) * step + k] = h[0][j][k] - h[2][j][k];
@@ -111,100 +98,104 @@ static void input_tiles(const float *const *rows, int64_t count, float *restrict
     }
 }
 
-/* A^T m A for `count` whole tiles side by side: m[i * step + k] for tile k;
- * rows r0, r1 of the output get columns 2k, 2k+1. Written for the vectoriser. */
-static void output_tiles(const float *restrict m, int64_t step, int64_t count, float add, float *restrict r0,
-                         float *restrict r1) {
+/* A^T m A for count <= RUN tiles: m[i * step + k] for tile k, plus add,
+ * into the 2x2 blocks y[r][s][k]. The loop over k vectorises. */
+static void output_tiles(const float *restrict m, int64_t step, int64_t count, float add, float y[2][2][RUN]) {
   for (int64_t k = 0; k < count; k++) {
     float s0[4], s1[4];
     for (int s = 0; s < 4; s++) {
       s0[s] = m[s * step + k] + m[(4 + s) * step + k] + m[(8 + s) * step + k];
       s1[s] = m[(4 + s) * step + k] - m[(8 + s) * step + k] - m[(12 + s) * step + k];
     }
-    r0[2 * k] = s0[0] + s0[1] + s0[2] + add;
-    r0[2 * k + 1] = s0[1] - s0[2] - s0[3] + add;
-    r1[2 * k] = s1[0] + s1[1] + s1[2] + add;
-    r1[2 * k + 1] = s1[1] - s1[2] - s1[3] + add;
+    y[0][0][k] = s0[0] + s0[1] + s0[2] + add;
+    y[0][1][k] = s0[1] - s0[2] - s0[3] + add;
+    y[1][0][k] = s1[0] + s1[1] + s1[2] + add;
+    y[1][1][k] = s1[1] - s1[2] - s1[3] + add;
   }
 }
 
+/* Columns [x0, x0 + width) of an input row (NULL: a row of padding) as a
+ * contiguous array: the row itself where it can be, else a copy into buf
+ * with zeros past the edges. width <= 2 * RUN + 2. */
+static const float *padded_row(const float *row, int64_t xs, int64_t w, int64_t x0, int64_t width, float *buf) {
+  static const float zeros[2 * RUN + 2];
+  if (!row) return zeros;
+  if (xs == 1 && x0 >= 0 && x0 + width <= w) return row + x0;
+  int64_t lo = x0 < 0 ? -x0 : 0, hi = w - x0 < width ? w - x0 : width;
+  if (hi < lo) hi = lo;
+  for (int64_t c = 0; c < lo; c++) buf[c] = 0.0f;
+  for (int64_t c = lo; c < hi; c++) buf[c] = row[(x0 + c) * xs];
+  for (int64_t c = hi; c < width; c++) buf[c] = 0.0f;
+  return buf;
+}
+
 /* v[16][c][tb] for tiles [t0, t0+tb): B^T d B of each 4x4 input tile d.
- * Tiles along a row whose patch lies inside the input take a loop without
- * bounds checks (the compiler vectorises it over tiles); the others read
- * through a zero-padded copy of their patch. */
+ * Chunks of RUN tiles (across rows of tiles and images) are gathered by
+ * column from zero-padded rows, then transformed together. */
 static void transform_input(const wino *q, int64_t t0, int64_t tb, float *v) {
   const oml_conv2d_geometry *g = q->g;
   int64_t per_image = q->th * q->tw, step = g->c * tb;
-  static const float zeros[4] = {0, 0, 0, 0};
+  float col[4][4][RUN], pad[4][2 * RUN + 2];
   for (int64_t ch = 0; ch < g->c; ch++)
-    for (int64_t t = 0; t < tb;) {
-      int64_t tile = t0 + t, n = tile / per_image, ty = (tile % per_image) / q->tw, tx0 = tile % q->tw;
-      int64_t run = q->tw - tx0 < tb - t ? q->tw - tx0 : tb - t; /* tiles left on this row of tiles */
-      const float *plane = q->x + n * q->xs[0] + ch * q->xs[1], *rows[4];
-      int64_t y = ty * 2 - g->pad_h;
-      for (int r = 0; r < 4; r++) rows[r] = y + r >= 0 && y + r < g->h ? plane + (y + r) * q->xs[2] : NULL;
-      /* tiles [in0, in1) of the run read columns inside [0, w) */
-      int64_t in0 = (g->pad_w + 1) / 2, in1 = g->w - 4 + g->pad_w < 0 ? 0 : (g->w - 4 + g->pad_w) / 2 + 1;
-      if (in0 < tx0) in0 = tx0;
-      if (in1 > tx0 + run) in1 = tx0 + run;
-      int full = rows[0] && rows[1] && rows[2] && rows[3];
-      float *out = v + ch * tb + t - tx0;
-      for (int64_t tx = tx0; tx < tx0 + run; tx++) {
-        if (full && tx == in0 && in0 < in1 && q->xs[3] == 1) { /* the interior of the row */
-          for (int64_t k0 = in0; k0 < in1; k0 += RUN) {
-            int64_t x0 = 2 * k0 - g->pad_w;
-            const float *at[4] = {rows[0] + x0, rows[1] + x0, rows[2] + x0, rows[3] + x0};
-            input_tiles(at, in1 - k0 < RUN ? in1 - k0 : RUN, out + k0, step);
+    for (int64_t c0 = 0; c0 < tb; c0 += RUN) {
+      int64_t count = tb - c0 < RUN ? tb - c0 : RUN;
+      for (int64_t t = 0; t < count;) {
+        int64_t tile = t0 + c0 + t, n = tile / per_image, ty = (tile % per_image) / q->tw, tx0 = tile % q->tw;
+        int64_t run = q->tw - tx0 < count - t ? q->tw - tx0 : count - t; /* tiles left on this row of tiles */
+        const float *plane = q->x + n * q->xs[0] + ch * q->xs[1];
+        int64_t y = ty * 2 - g->pad_h, x0 = tx0 * 2 - g->pad_w;
+        for (int r = 0; r < 4; r++) {
+          const float *row = y + r >= 0 && y + r < g->h ? plane + (y + r) * q->xs[2] : NULL;
+          const float *restrict p = padded_row(row, q->xs[3], g->w, x0, 2 * run + 2, pad[r]);
+          float *restrict c0s = col[0][r] + t, *restrict c1s = col[1][r] + t, *restrict c2s = col[2][r] + t,
+                          *restrict c3s = col[3][r] + t;
+          for (int64_t k = 0; k < run; k++) {
+            c0s[k] = p[2 * k];
+            c1s[k] = p[2 * k + 1];
+            c2s[k] = p[2 * k + 2];
+            c3s[k] = p[2 * k + 3];
           }
-          tx = in1 - 1;
-          continue;
         }
-        float patch[4][4];
-        int64_t x = tx * 2 - g->pad_w;
-        for (int r = 0; r < 4; r++)
-          for (int s = 0; s < 4; s++)
-            patch[r][s] = rows[r] && x + s >= 0 && x + s < g->w ? rows[r][(x + s) * q->xs[3]] : zeros[s];
-        input_tile(patch[0], patch[1], patch[2], patch[3], 1, out + tx, step);
+        t += run;
       }
-      t += run;
+      input_tiles(col, count, v + ch * tb + c0, step);
     }
 }
 
-/* out's 2x2 blocks of tiles [t0, t0+tb) from m[16][o][tb]: A^T m A, plus bias. */
+/* out's 2x2 blocks of tiles [t0, t0+tb) from m[16][o][tb]: A^T m A, plus
+ * bias, for chunks of RUN tiles together, then stored row by row. */
 static void transform_output(const wino *q, const float *m, const float *bias, int64_t bias_stride, int64_t t0,
                              int64_t tb, float *out) {
   const oml_conv2d_geometry *g = q->g;
   int64_t per_image = q->th * q->tw, step = g->o * tb;
+  float y[2][2][RUN];
   for (int64_t oc = 0; oc < g->o; oc++) {
     float add = bias ? bias[oc * bias_stride] : 0.0f;
-    for (int64_t t = 0; t < tb;) {
-      int64_t tile = t0 + t, n = tile / per_image, ty = (tile % per_image) / q->tw, tx0 = tile % q->tw;
-      int64_t run = q->tw - tx0 < tb - t ? q->tw - tx0 : tb - t;
-      float *row0 = out + ((n * g->o + oc) * g->ho + ty * 2) * g->wo, *row1 = row0 + g->wo;
-      int two_rows = ty * 2 + 1 < g->ho;
-      /* tiles whose both output columns exist: all but an odd width's last */
-      int64_t whole = g->wo / 2 - tx0 < run ? g->wo / 2 - tx0 : run;
-      const float *a = m + oc * tb + t;
-      int64_t k = 0;
-      if (two_rows && whole > 0) { /* every tile of the run but an odd width's last */
-        output_tiles(a, step, whole, add, row0 + tx0 * 2, row1 + tx0 * 2);
-        k = whole;
-      }
-      for (; k < run; k++) {
-        float s0[4], s1[4];
-        for (int s = 0; s < 4; s++) {
-          s0[s] = a[(0 * 4 + s) * step + k] + a[(1 * 4 + s) * step + k] + a[(2 * 4 + s) * step + k];
-          s1[s] = a[(1 * 4 + s) * step + k] - a[(2 * 4 + s) * step + k] - a[(3 * 4 + s) * step + k];
+    for (int64_t c0 = 0; c0 < tb; c0 += RUN) {
+      int64_t count = tb - c0 < RUN ? tb - c0 : RUN;
+      output_tiles(m + oc * tb + c0, step, count, add, y);
+      for (int64_t t = 0; t < count;) {
+        int64_t tile = t0 + c0 + t, n = tile / per_image, ty = (tile % per_image) / q->tw, tx0 = tile % q->tw;
+        int64_t run = q->tw - tx0 < count - t ? q->tw - tx0 : count - t;
+        float *restrict row0 = out + ((n * g->o + oc) * g->ho + ty * 2) * g->wo + tx0 * 2, *restrict row1 = row0 + g->wo;
+        int two_rows = ty * 2 + 1 < g->ho;
+        /* tiles whose both output columns exist: all but an odd width's last */
+        int64_t whole = g->wo / 2 - tx0 < run ? g->wo / 2 - tx0 : run;
+        for (int64_t k = 0; k < whole; k++) {
+          row0[2 * k] = y[0][0][t + k];
+          row0[2 * k + 1] = y[0][1][t + k];
         }
-        int64_t x = (tx0 + k) * 2;
-        row0[x] = s0[0] + s0[1] + s0[2] + add;
-        if (two_rows) row1[x] = s1[0] + s1[1] + s1[2] + add;
-        if (k < whole) {
-          row0[x + 1] = s0[1] - s0[2] - s0[3] + add;
-          if (two_rows) row1[x + 1] = s1[1] - s1[2] - s1[3] + add;
+        if (two_rows)
+          for (int64_t k = 0; k < whole; k++) {
+            row1[2 * k] = y[1][0][t + k];
+            row1[2 * k + 1] = y[1][1][t + k];
+          }
+        if (whole < run) {
+          row0[2 * whole] = y[0][0][t + whole];
+          if (two_rows) row1[2 * whole] = y[1][0][t + whole];
         }
+        t += run;
       }
-      t += run;
     }
   }
 }
@@ -257,29 +248,20 @@ int oml_cpu_conv2d_winograd(const oml_tensor *input, const float *weight, int fl
  * for each 4x4 input tile d and the 2x2 block dy of grad_out it produced.
  * The sum is 16 GEMMs [o, tiles] x [tiles, c] per block of tiles. */
 
-/* A dy A^T of count <= RUN whole 2x2 blocks side by side of rows r0, r1
- * (each block's two columns next to each other), into t[i * step + k]. The
- * rows are split into even and odd columns first, as in input_tiles. */
-static void gout_tiles(const float *restrict r0, const float *restrict r1, int64_t count, float *restrict t,
-                       int64_t step) {
-  float a[RUN], b[RUN], c[RUN], d[RUN];
-  for (int64_t k = 0; k < count; k++) {
-    a[k] = r0[2 * k];
-    b[k] = r0[2 * k + 1];
-    c[k] = r1[2 * k];
-    d[k] = r1[2 * k + 1];
-  }
+/* A dy A^T for count <= RUN 2x2 blocks gathered by position: dy[r * 2 + s][k]
+ * is row r, column s of block k; into t[i * step + k]. The loops over k vectorise. */
+static void gout_tiles(float dy[4][RUN], int64_t count, float *restrict t, int64_t step) {
   /* rows of A dy: p = A (a, b), q = A (c, d); then A (p, q) down the columns */
   float p[4][RUN], q[4][RUN];
   for (int64_t k = 0; k < count; k++) {
-    p[0][k] = a[k];
-    p[1][k] = a[k] + b[k];
-    p[2][k] = a[k] - b[k];
-    p[3][k] = -b[k];
-    q[0][k] = c[k];
-    q[1][k] = c[k] + d[k];
-    q[2][k] = c[k] - d[k];
-    q[3][k] = -d[k];
+    p[0][k] = dy[0][k];
+    p[1][k] = dy[0][k] + dy[1][k];
+    p[2][k] = dy[0][k] - dy[1][k];
+    p[3][k] = -dy[1][k];
+    q[0][k] = dy[2][k];
+    q[1][k] = dy[2][k] + dy[3][k];
+    q[2][k] = dy[2][k] - dy[3][k];
+    q[3][k] = -dy[3][k];
   }
   for (int s = 0; s < 4; s++)
     for (int64_t k = 0; k < count; k++) {
@@ -291,34 +273,32 @@ static void gout_tiles(const float *restrict r0, const float *restrict r1, int64
 }
 
 /* gt[16][o][tb] for tiles [t0, t0+tb) of grad_out (any strides): A dy A^T,
- * dy read as 0 past the output's edge. */
+ * dy read as 0 past the output's edge; chunks of RUN tiles are gathered
+ * from zero-padded rows, then transformed together. */
 static void transform_gout(const wino *q, const oml_tensor *go, int64_t t0, int64_t tb, float *gt) {
   const oml_conv2d_geometry *g = q->g;
   const int64_t *gs = go->stride_;
   int64_t per_image = q->th * q->tw, step = g->o * tb;
-  int contiguous = gs[3] == 1;
+  float dy[4][RUN], pad[2][2 * RUN + 2];
   for (int64_t oc = 0; oc < g->o; oc++)
-    for (int64_t t = 0; t < tb;) {
-      int64_t tile = t0 + t, n = tile / per_image, ty = (tile % per_image) / q->tw, tx0 = tile % q->tw;
-      int64_t run = q->tw - tx0 < tb - t ? q->tw - tx0 : tb - t;
-      const float *row0 = (const float *)go->data_ + n * gs[0] + oc * gs[1] + ty * 2 * gs[2];
-      int two_rows = ty * 2 + 1 < g->ho;
-      int64_t whole = g->wo / 2 - tx0 < run ? g->wo / 2 - tx0 : run, k = 0;
-      float *out = gt + oc * tb + t;
-      if (contiguous && two_rows)
-        for (; k < whole; k += RUN)
-          gout_tiles(row0 + (tx0 + k) * 2, row0 + gs[2] + (tx0 + k) * 2, whole - k < RUN ? whole - k : RUN, out + k,
-                     step);
-      if (k > whole) k = whole;
-      for (; k < run; k++) {
-        int64_t x = (tx0 + k) * 2;
-        float dy[2][2];
-        for (int r = 0; r < 2; r++)
-          for (int s = 0; s < 2; s++)
-            dy[r][s] = (r == 0 || two_rows) && x + s < g->wo ? row0[r * gs[2] + (x + s) * gs[3]] : 0.0f;
-        gout_tiles(dy[0], dy[1], 1, out + k, step);
+    for (int64_t c0 = 0; c0 < tb; c0 += RUN) {
+      int64_t count = tb - c0 < RUN ? tb - c0 : RUN;
+      for (int64_t t = 0; t < count;) {
+        int64_t tile = t0 + c0 + t, n = tile / per_image, ty = (tile % per_image) / q->tw, tx0 = tile % q->tw;
+        int64_t run = q->tw - tx0 < count - t ? q->tw - tx0 : count - t;
+        const float *row0 = (const float *)go->data_ + n * gs[0] + oc * gs[1] + ty * 2 * gs[2];
+        const float *row1 = ty * 2 + 1 < g->ho ? row0 + gs[2] : NULL;
+        for (int r = 0; r < 2; r++) {
+          const float *restrict p = padded_row(r ? row1 : row0, gs[3], g->wo, tx0 * 2, 2 * run, pad[r]);
+          float *restrict even = dy[2 * r] + t, *restrict odd = dy[2 * r + 1] + t;
+          for (int64_t k = 0; k < run; k++) {
+            even[k] = p[2 * k];
+            odd[k] = p[2 * k + 1];
+          }
+        }
+        t += run;
       }
-      t += run;
+      gout_tiles(dy, count, gt + oc * tb + c0, step);
     }
 }
 
@@ -365,24 +345,30 @@ int oml_cpu_conv2d_winograd_grad_weight(const oml_tensor *input, const oml_tenso
   /* the partial sums added in order, then grad_w += G^T M G with
    * G^T = [1 .5 .5 0; 0 .5 -.5 0; 0 .5 .5 1] */
 #pragma omp parallel for if (oml_parallel_ok(oc_count * 16 * slots)) schedule(static)
-  for (int64_t oc = 0; oc < oc_count; oc++) {
-    float a[4][4], h[3][4];
-    for (int xi = 0; xi < 16; xi++) {
-      float sum = m[xi * oc_count + oc];
-      for (int64_t i = 1; i < slots; i++) sum += m[(i * 16 + xi) * oc_count + oc];
-      a[xi / 4][xi % 4] = sum;
-    }
-    for (int s = 0; s < 4; s++) {
-      h[0][s] = a[0][s] + 0.5f * (a[1][s] + a[2][s]);
-      h[1][s] = 0.5f * (a[1][s] - a[2][s]);
-      h[2][s] = 0.5f * (a[1][s] + a[2][s]) + a[3][s];
-    }
-    float *w = grad_weight + oc * 9;
-    for (int r = 0; r < 3; r++) {
-      w[r * 3 + 0] += h[r][0] + 0.5f * (h[r][1] + h[r][2]);
-      w[r * 3 + 1] += 0.5f * (h[r][1] - h[r][2]);
-      w[r * 3 + 2] += 0.5f * (h[r][1] + h[r][2]) + h[r][3];
-    }
+  for (int64_t oc0 = 0; oc0 < oc_count; oc0 += WCHUNK) {
+    int64_t count = oc_count - oc0 < WCHUNK ? oc_count - oc0 : WCHUNK;
+    float a[4][4][WCHUNK], h[3][4][WCHUNK], d[9][WCHUNK];
+    for (int xi = 0; xi < 16; xi++)
+      for (int64_t k = 0; k < count; k++) {
+        float sum = m[xi * oc_count + oc0 + k];
+        for (int64_t i = 1; i < slots; i++) sum += m[(i * 16 + xi) * oc_count + oc0 + k];
+        a[xi / 4][xi % 4][k] = sum;
+      }
+    for (int s = 0; s < 4; s++)
+      for (int64_t k = 0; k < count; k++) {
+        h[0][s][k] = a[0][s][k] + 0.5f * (a[1][s][k] + a[2][s][k]);
+        h[1][s][k] = 0.5f * (a[1][s][k] - a[2][s][k]);
+        h[2][s][k] = 0.5f * (a[1][s][k] + a[2][s][k]) + a[3][s][k];
+      }
+    for (int r = 0; r < 3; r++)
+      for (int64_t k = 0; k < count; k++) {
+        d[r * 3 + 0][k] = h[r][0][k] + 0.5f * (h[r][1][k] + h[r][2][k]);
+        d[r * 3 + 1][k] = 0.5f * (h[r][1][k] - h[r][2][k]);
+        d[r * 3 + 2][k] = 0.5f * (h[r][1][k] + h[r][2][k]) + h[r][3][k];
+      }
+    float *w = grad_weight + oc0 * 9;
+    for (int64_t k = 0; k < count; k++)
+      for (int e = 0; e < 9; e++) w[k * 9 + e] += d[e][k];
   }
   oml_free(buf, bytes, OML_CPU);
   return 0;

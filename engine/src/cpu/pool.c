@@ -45,6 +45,57 @@ static inline int64_t max64(int64_t a, int64_t b) { return a > b ? a : b; }
     }                                                                                             \
   }
 
+/* Outputs per chunk of max_forward_w3s2_f32 (its scratch lives on the stack). */
+#define ROW_RUN 64
+
+/* float32 max pooling with windows 3 wide, stride 2, padding 1 along the
+ * rows (ResNet's stem): a chunk of a row of outputs at a time, each input
+ * row copied with -inf past its edges, so that the loop over outputs has
+ * no bounds to check and vectorises. Padding never wins (-inf > best is
+ * false), and each window is read in the general loop's order, so values
+ * and indices are the same. Indices are tracked in int32 (planes below 2^31). */
+static void max_forward_w3s2_f32(const float *x, float *out, int64_t *indices, const oml_pool2d *p) {
+  const int64_t H = p->in_h, W = p->in_w, oh_n = p->out_h, ow_n = p->out_w;
+#pragma omp parallel for if (oml_parallel_ok(p->planes * oh_n * ow_n * p->kh * 3)) schedule(static)
+  for (int64_t pl = 0; pl < p->planes; pl++) {
+    const float *in = x + pl * H * W;
+    float *o = out + pl * oh_n * ow_n;
+    int64_t *ix = indices ? indices + pl * oh_n * ow_n : NULL;
+    float row[2 * ROW_RUN + 1], best[ROW_RUN];
+    int32_t at[ROW_RUN];
+    for (int64_t oh = 0; oh < oh_n; oh++) {
+      int64_t h0 = oh * p->sh - p->ph, h1 = min64(h0 + (p->kh - 1) * p->dh + 1, H);
+      while (h0 < 0) h0 += p->dh;
+      for (int64_t ow0 = 0; ow0 < ow_n; ow0 += ROW_RUN) {
+        int64_t count = min64(ROW_RUN, ow_n - ow0), x0 = 2 * ow0 - 1, width = 2 * count + 1;
+        /* a window that holds no input element keeps -inf and a valid index */
+        for (int64_t k = 0; k < count; k++) {
+          best[k] = -INFINITY;
+          at[k] = (int32_t)(min64(h0, H - 1) * W + min64(max64(x0 + 2 * k, 0), W - 1));
+        }
+        int64_t lo = min64(max64(-x0, 0), width), hi = max64(min64(W - x0, width), lo);
+        for (int64_t ih = h0; ih < h1; ih += p->dh) {
+          for (int64_t c = 0; c < lo; c++) row[c] = -INFINITY;
+          for (int64_t c = lo; c < hi; c++) row[c] = in[ih * W + x0 + c];
+          for (int64_t c = hi; c < width; c++) row[c] = -INFINITY;
+          for (int s = 0; s < 3; s++) {
+            int32_t first = (int32_t)(ih * W + x0 + s);
+            for (int64_t k = 0; k < count; k++) {
+              float v = row[2 * k + s];
+              int wins = v > best[k] || isnan(v);
+              best[k] = wins ? v : best[k];
+              at[k] = wins ? first + 2 * (int32_t)k : at[k];
+            }
+          }
+        }
+        for (int64_t k = 0; k < count; k++) o[oh * ow_n + ow0 + k] = best[k];
+        if (ix)
+          for (int64_t k = 0; k < count; k++) ix[oh * ow_n + ow0 + k] = (int64_t)at[k] + 1;
+      }
+    }
+  }
+}
+
 #define MAX_POOL_BACKWARD(NAME, T)                                                                \
   static void NAME(const T *go, const int64_t *indices, T *gi, const oml_pool2d *p) {             \
     const int64_t in_n = p->in_h * p->in_w, out_n = p->out_h * p->out_w;                          \
@@ -144,7 +195,11 @@ AVG_BACKWARD(adaptive_backward_f64, double, adaptive_windows)
 static int64_t *index_data(const oml_tensor *t) { return t ? (int64_t *)t->data_ : NULL; }
 
 void oml_cpu_max_pool2d_forward(const oml_tensor *x, oml_tensor *out, oml_tensor *indices, const oml_pool2d *p) {
-  if (x->dtype_ == OML_FLOAT32) max_forward_f32((const float *)x->data_, (float *)out->data_, index_data(indices), p);
+  int w3s2 = p->kw == 3 && p->sw == 2 && p->pw == 1 && p->dw == 1 && p->in_h * p->in_w < INT32_MAX;
+  if (x->dtype_ == OML_FLOAT32 && w3s2)
+    max_forward_w3s2_f32((const float *)x->data_, (float *)out->data_, index_data(indices), p);
+  else if (x->dtype_ == OML_FLOAT32)
+    max_forward_f32((const float *)x->data_, (float *)out->data_, index_data(indices), p);
   else max_forward_f64((const double *)x->data_, (double *)out->data_, index_data(indices), p);
 }
 
