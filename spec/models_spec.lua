@@ -6,8 +6,8 @@
 -- holds only outputs, gradients and state-dict names.
 local oml = require "oml"
 local cjson = require "cjson"
-local H = require "spec.helper"
-local J = require "spec.jacobian"
+local H = require "helper"
+local J = require "jacobian"
 local nn = oml.nn
 local models = oml.models
 local R, V = models.resnet, models.vit

@@ -7,8 +7,8 @@ local oml = require "oml"
 local nn = require "oml.nn"
 local F = require "oml.nn.functional"
 local T = require "oml.tensor"
-local H = require "spec.helper"
-local J = require "spec.jacobian"
+local H = require "helper"
+local J = require "jacobian"
 
 local FX = oml.load("spec/fixtures/nn/act.safetensors")
 local nan, inf = 0 / 0, math.huge

@@ -5,8 +5,8 @@
 -- act.safetensors.
 local oml = require "oml"
 local nn = require "oml.nn"
-local H = require "spec.helper"
-local J = require "spec.jacobian"
+local H = require "helper"
+local J = require "jacobian"
 
 local FX = oml.load("spec/fixtures/nn/act.safetensors")
 

@@ -5,8 +5,8 @@
 local ffi = require "ffi"
 local oml = require "oml"
 local T = require "oml.tensor"
-local H = require "spec.helper"
-local J = require "spec.jacobian"
+local H = require "helper"
+local J = require "jacobian"
 local nn = oml.nn
 
 local C = T.C

@@ -3,8 +3,8 @@
 -- forward and autograd), read from act.safetensors.
 local oml = require "oml"
 local nn = require "oml.nn"
-local H = require "spec.helper"
-local J = require "spec.jacobian"
+local H = require "helper"
+local J = require "jacobian"
 
 local FX = oml.load("spec/fixtures/nn/act.safetensors")
 

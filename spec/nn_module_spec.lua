@@ -2,8 +2,8 @@
 -- checker, on small modules defined here so that these specs depend on no
 -- layer file.
 local oml = require "oml"
-local H = require "spec.helper"
-local J = require "spec.jacobian"
+local H = require "helper"
+local J = require "jacobian"
 local nn = oml.nn
 
 -- y = x * weight + bias, elementwise over the last dim (size n)

@@ -3,8 +3,8 @@
 -- nn.BatchNorm1d/2d and nn.LayerNorm, forward and autograd), read from
 -- spec/fixtures/nn/normpool.safetensors.
 local oml = require "oml"
-local H = require "spec.helper"
-local J = require "spec.jacobian"
+local H = require "helper"
+local J = require "jacobian"
 local nn = oml.nn
 
 local F = oml.load("spec/fixtures/nn/normpool.safetensors")

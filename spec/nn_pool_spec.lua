@@ -3,8 +3,8 @@
 -- (torch 1.13's F.max_pool2d, F.avg_pool2d, F.adaptive_avg_pool2d and OML's
 -- GEM formula, forward and autograd), read from normpool.safetensors.
 local oml = require "oml"
-local H = require "spec.helper"
-local J = require "spec.jacobian"
+local H = require "helper"
+local J = require "jacobian"
 local nn = oml.nn
 
 local F = oml.load("spec/fixtures/nn/normpool.safetensors")

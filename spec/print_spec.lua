@@ -4,7 +4,7 @@
 -- slices, and a footer.
 local oml = require "oml"
 local P = require "oml.print"
-local H = require "spec.helper"
+local H = require "helper"
 
 local function lines(...) return table.concat({ ... }, "\n") end
 

@@ -1,7 +1,7 @@
 -- spec/random_spec.lua: seeding, generators, the random fills, and the
 -- pinned Philox stream that must be the same on every machine.
 local oml = require "oml"
-local H = require "spec.helper"
+local H = require "helper"
 local C = require("oml.capi").C
 
 -- Elements of a CPU tensor as a flat Lua list (row-major), read through its

@@ -2,7 +2,7 @@
 -- "<!-- run by spec/readme_spec.lua -->" is run, in order, as one script
 -- whose arg[1] is a tiny generated dataset in OML's format (the README's
 -- examples read Fashion-MNIST as the demo converted it otherwise).
-local H = require "spec.helper"
+local H = require "helper"
 
 local MARK = "<!-- run by spec/readme_spec.lua -->"
 
