@@ -35,6 +35,7 @@ local function run_oml(model_name, mode, batch)
   local model = model_name == "resnet18"
     and oml.models.ResnetExtractor { arch = "resnet18", remove_fc = false }
     or oml.models.ViTExtractor { arch = "vits16", normalise_features = false }
+  model.input_grad = false -- as PyTorch, no gradient for the images
   local x = oml.randn(batch, 3, 224, 224)
   local step
   if mode == "train" then

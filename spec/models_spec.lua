@@ -205,6 +205,27 @@ describe("oml.models backward", function()
     H.close(v.blocks.modules[1].mlp.fc1:grad("weight"), gw, 1e-12)
   end)
 
+  it("skips the images' gradient when input_grad is false, the parameters' gradients unchanged", function()
+    local E = oml.models
+    local extractors = {
+      E.ResnetExtractor { arch = { block = "basic", layers = { 1, 1, 1, 1 }, widths = { 2, 2, 2, 2 } } },
+      E.ViTExtractor { arch = { img_size = 8, patch_size = 4, embed_dim = 8, depth = 1, num_heads = 2 } },
+    }
+    for _, e in ipairs(extractors) do
+      e:double()
+      local x = oml.randn({ 2, 3, 8, 8 }, { dtype = "float64" })
+      local g = oml.randn(e:forward(x):size(), { dtype = "float64" })
+      assert.is_true(oml.is_tensor(e:backward(x, g)))
+      local grads = {}
+      for i, p in ipairs(select(2, e:parameters())) do grads[i] = p:clone() end
+      e:zeroGradParameters()
+      e.input_grad = false
+      e:forward(x)
+      assert.is_nil(e:backward(x, g))
+      for i, p in ipairs(select(2, e:parameters())) do H.close(p, grads[i], 1e-12) end
+    end
+  end)
+
   it("CrossEntropyLoss equals PyTorch's and passes the Jacobian check", function()
     local ce = nn.CrossEntropyLoss()
     local logits = oml.tensor({ { 1, 2, 3 }, { 0.5, -1, 0 } }, { dtype = "float64" })

@@ -93,6 +93,7 @@ function Extractor:features_backward(x, g) return self.model:backward(x, g) end
 
 function Extractor:backward(x, g)
   if self._norm ~= nil then g = g / self._norm end
+  self.model.input_grad = self.input_grad
   self.grad_input = self:features_backward(x, g)
   return self.grad_input
 end
@@ -182,8 +183,10 @@ function ViTExtractor:features_backward(x, g)
     local input = r and r:forward(x) or x
     if i ~= #MULTI_SCALES then self.model:forward(input) end
     local gi = self.model:backward(input, g)
-    gi = r and r:backward(gi) or gi
-    gx = gx and gx:add_(gi) or gi:clone()
+    if gi ~= nil then
+      gi = r and r:backward(gi) or gi
+      gx = gx and gx:add_(gi) or gi:clone()
+    end
   end
   self._scales = nil
   return gx

@@ -242,6 +242,7 @@ function ResNet:backward(x, g)
   end
   local stem = saved[2]
   h = relu_backward(stem, h, h, "oml.models.ResNet")
+  self.conv1.input_grad = self.input_grad
   local gx = self.conv1:backward(x, self.bn1:backward(self._c1, h))
   self._saved, self._pooled, self._c1 = nil, nil, nil
   for _, name in ipairs(self._children) do self[name]:clear_state() end

@@ -121,6 +121,7 @@ end
 function PatchEmbed:backward(x, g)
   local grid = self._grid
   local gy = g:transpose(2, 3):reshape(grid)
+  self.proj.input_grad = self.input_grad
   self.grad_input = self.proj:backward(x, gy)
   return self.grad_input
 end
@@ -405,6 +406,7 @@ function VisionTransformer:backward(x, g)
   if r > 0 then accumulate(self, "register_tokens", batch_sum(gtok:narrow(2, 2, r))) end
   accumulate(self, "cls_token", batch_sum(g_cls))
   self:position_embedding_backward(oml.cat({ batch_sum(g_cls), batch_sum(g_patches) }, 2))
+  self.patch_embed.input_grad = self.input_grad
   self.grad_input = self.patch_embed:backward(x, g_patches)
   self._saved, self._interp = nil, nil
   self.patch_embed.output, self.norm.output = nil, nil

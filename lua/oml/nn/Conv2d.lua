@@ -77,10 +77,10 @@ function Conv2d:backward(input, grad_output)
   local g = grad_output
   if input.ndim_ == 3 and g.ndim_ == 3 then g = g:unsqueeze(1) end
   local s, p, d = self.stride, self.padding, self.dilation
-  local grad_input = T.new()
+  local grad_input = self.input_grad and T.new() or nil
   T.check(C.oml_conv2d_backward(x, g, grad_input, self.weight, self:grad("weight"), self.bias and self:grad("bias"),
     s[1], s[2], p[1], p[2], d[1], d[2], self.groups), NAME)
-  if input.ndim_ == 3 then grad_input = grad_input:squeeze(1) end
+  if grad_input and input.ndim_ == 3 then grad_input = grad_input:squeeze(1) end
   self.grad_input = grad_input
   return grad_input
 end

@@ -45,6 +45,10 @@ function Module:__init()
   self._transient = {}    -- key -> true for buffers left out of state dicts
   self._children = {}     -- names, in registration order
   self.training = true
+  -- false: backward may skip the gradient of the input and return nil (a
+  -- network's first layer, whose input is data, as PyTorch skips inputs
+  -- that do not require grad)
+  self.input_grad = true
 end
 
 function Module:register_parameter(key, tensor)

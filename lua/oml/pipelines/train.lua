@@ -117,6 +117,7 @@ local function build(cfg, df_path)
   parts.loader = oml.data.DataLoader { dataset = parts.train_ds, batch_sampler = parts.sampler,
                                        num_workers = cfg.num_workers, seed = cfg.seed }
   parts.extractor = common.build_extractor(cfg.extractor)
+  parts.extractor.input_grad = false -- the images need no gradient
   parts.criterion = registry.build("criterion", cfg.criterion, nil, "criterion")
   local groups = { { params = parts.extractor } }
   if parts.criterion.named_parameters and #parts.criterion:named_parameters() > 0 then
