@@ -109,6 +109,22 @@ describe("mm", function()
     H.close(oml.tensor({ { 3 } }):mm(oml.tensor { { 4 } }), { { 12 } })
   end)
 
+  it("gives the same bits for any thread count (large products are cut by shape alone)", function()
+    oml.manual_seed(3)
+    local cases = { { oml.randn(1, 700, 300), oml.randn(1, 300, 500) }, { oml.randn(3, 197, 64), oml.randn(3, 64, 197) },
+                    { oml.randn(1, 40, 300), oml.randn(1, 300, 900) } }
+    local threads = oml.get_num_threads()
+    for _, c in ipairs(cases) do
+      oml.set_num_threads(1)
+      local one = c[1]:bmm(c[2])
+      for t = 2, 4 do
+        oml.set_num_threads(t)
+        assert.equal(0, (c[1]:bmm(c[2]) - one):abs():max():item())
+      end
+    end
+    oml.set_num_threads(threads)
+  end)
+
   it("handles empty dims", function()
     local z = oml.ones(2, 0):mm(oml.ones(0, 3)) -- k = 0: zeros
     assert.same({ 2, 3 }, z:size())

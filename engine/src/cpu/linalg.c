@@ -6,21 +6,24 @@
  *
  * OpenBLAS always runs single-threaded (threads.c): its own worker threads
  * spin for a while after each GEMM and fight the OpenMP loops that follow
- * for the cores. The parallelism is OpenMP's: small matrices of a batch go
- * one per thread; a large matrix is cut into one block of rows (or columns)
- * per thread. Every element is still summed over k in BLAS's own order, so
- * results do not depend on the thread count. */
+ * for the cores. The parallelism is OpenMP's, over units of work: a small
+ * matrix is one unit, a large one is cut into blocks of about GEMM_BLOCK
+ * rows (or columns, when they are more). The cut depends on the shape
+ * alone, never on the thread count, so neither do the results (BLAS's
+ * kernels round a small block differently from a large one). */
 #include "linalg.h"
 
 #include <cblas.h>
 #include <limits.h>
-#include <omp.h>
 
-/* A matrix of at least this many multiply-adds is cut into blocks, one per
- * thread; smaller ones go whole, one per thread over the batch. */
+/* A matrix of at least this many multiply-adds is cut into blocks of at
+ * most about GEMM_BLOCK rows (or columns), their number a multiple of
+ * GEMM_PARTS (so that 2 threads share them evenly), each a multiple
+ * of GEMM_SPLIT_ALIGN long but the last. */
 #define GEMM_SPLIT_WORK (65536 * 4)
-/* Blocks are cut at multiples of this many rows or columns (BLAS's tiles). */
-#define GEMM_SPLIT_ALIGN 16
+#define GEMM_BLOCK 256
+#define GEMM_PARTS 2
+#define GEMM_SPLIT_ALIGN 4
 
 /* How BLAS sees one matrix. */
 typedef struct layout {
@@ -181,15 +184,14 @@ void oml_cpu_gemm(const oml_tensor *a, const oml_tensor *b, oml_tensor *out, dou
   if (batch == 0 || p.m == 0 || p.n == 0) return;
   /* in double: expanded operands can make m * n * k exceed int64 */
   double work = (double)p.m * (double)p.n * (double)(p.k > 0 ? p.k : 1);
-  if (work < GEMM_SPLIT_WORK || !oml_parallel_ok(INT64_MAX)) {
-    int threaded = batch > 1 && oml_parallel_ok(batch * (int64_t)work);
+  int64_t len = p.m >= p.n ? p.m : p.n;
+  int parts = 1;
+  if (work >= GEMM_SPLIT_WORK && len >= GEMM_PARTS * GEMM_SPLIT_ALIGN) {
+    int64_t blocks = (len + GEMM_BLOCK - 1) / GEMM_BLOCK;
+    parts = (int)((blocks + GEMM_PARTS - 1) / GEMM_PARTS * GEMM_PARTS);
+  }
+  int64_t units = batch * parts;
+  int threaded = units > 1 && oml_parallel_ok(work > (double)INT64_MAX / (double)batch ? INT64_MAX : (int64_t)(batch * work));
 #pragma omp parallel for if (threaded) schedule(static)
-    for (int64_t i = 0; i < batch; i++) gemm_at(&p, a, b, out, i, 0, 1);
-    return;
-  }
-#pragma omp parallel
-  {
-    int parts = omp_get_num_threads(), part = omp_get_thread_num();
-    for (int64_t i = 0; i < batch; i++) gemm_at(&p, a, b, out, i, part, parts);
-  }
+  for (int64_t u = 0; u < units; u++) gemm_at(&p, a, b, out, u / parts, (int)(u % parts), parts);
 }
