@@ -12,23 +12,17 @@
 -- output: the activations kept for backward are those torchvision keeps.
 local nn = require "oml.nn"
 local T = require "oml.tensor"
+local F = require "oml.nn.functional"
 
 local C = T.C
 
 local M = {}
 
-local function relu_(x, who)
-  T.check(C.oml_activation_forward(x, x, C.OML_RELU), who)
-  return x
-end
+local function relu_(x, who) return F.activation(who, C.OML_RELU, x, x) end
 
 -- The gradient through a ReLU from its output y (y > 0 exactly where the
 -- input was > 0); into `into` when given (a tensor of ours), else fresh.
-local function relu_backward(y, g, into, who)
-  into = into or T.new()
-  T.check(C.oml_activation_backward(y, g, into, C.OML_RELU), who)
-  return into
-end
+local function relu_backward(y, g, into, who) return F.activation_backward(who, C.OML_RELU, y, g, into) end
 
 
 local function conv(cin, cout, k, stride)

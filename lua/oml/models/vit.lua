@@ -19,6 +19,7 @@
 local oml = require "oml"
 local nn = require "oml.nn"
 local T = require "oml.tensor"
+local F = require "oml.nn.functional"
 local resample = require "oml.models.resample"
 
 local C = T.C
@@ -82,7 +83,7 @@ local function mlp_forward(self, x, keep_hidden)
   if keep_hidden then
     self._h, self._a = h, self.act:forward(h)
   else
-    T.check(C.oml_activation_forward(h, h, self.act.kind), "oml.models.Mlp")
+    F.activation("oml.models.Mlp", self.act.kind, h, h)
     self._h, self._a = nil, h
   end
   self.output = self.fc2:forward(self._a)
@@ -95,7 +96,7 @@ function Mlp:backward(x, g)
   if self._h == nil then mlp_forward(self, x, true) end -- after an evaluation forward
   local ga = self.fc2:backward(self._a, g)
   -- ga is ours alone: the GELU's gradient overwrites it
-  T.check(C.oml_activation_backward(self._h, ga, ga, self.act.kind), "oml.models.Mlp")
+  F.activation_backward("oml.models.Mlp", self.act.kind, self._h, ga, ga)
   self.grad_input = self.fc1:backward(x, ga)
   self._h, self._a = nil, nil
   return self.grad_input

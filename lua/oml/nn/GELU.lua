@@ -16,19 +16,14 @@ end
 
 function GELU:forward(input)
   T.expect_set(input, NAME)
-  local out = T.new()
-  T.check(C.oml_activation_forward(input, out, self.kind), NAME)
-  self.output = out
-  return out
+  self.output = F.activation(NAME, self.kind, input)
+  return self.output
 end
 
 function GELU:backward(input, grad_output)
   T.expect_set(input, NAME)
-  T.expect_tensor(grad_output, NAME, "grad_output")
-  local grad_input = T.new()
-  T.check(C.oml_activation_backward(input, grad_output, grad_input, self.kind), NAME)
-  self.grad_input = grad_input
-  return grad_input
+  self.grad_input = F.activation_backward(NAME, self.kind, input, grad_output)
+  return self.grad_input
 end
 
 function GELU:extra_repr() return ("approximate=%q"):format(self.approximate) end

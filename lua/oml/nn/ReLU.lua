@@ -3,6 +3,7 @@
 -- output is positive exactly where the input was.
 local nn = require "oml.nn"
 local T = require "oml.tensor"
+local F = require "oml.nn.functional"
 
 local C = T.C
 local NAME = "oml.nn.ReLU"
@@ -16,19 +17,14 @@ end
 
 function ReLU:forward(input)
   T.expect_set(input, NAME)
-  local out = self.inplace and input or T.new()
-  T.check(C.oml_activation_forward(input, out, C.OML_RELU), NAME)
-  self.output = out
-  return out
+  self.output = F.activation(NAME, C.OML_RELU, input, self.inplace and input or nil)
+  return self.output
 end
 
 function ReLU:backward(input, grad_output)
   T.expect_set(input, NAME)
-  T.expect_tensor(grad_output, NAME, "grad_output")
-  local grad_input = T.new()
-  T.check(C.oml_activation_backward(input, grad_output, grad_input, C.OML_RELU), NAME)
-  self.grad_input = grad_input
-  return grad_input
+  self.grad_input = F.activation_backward(NAME, C.OML_RELU, input, grad_output)
+  return self.grad_input
 end
 
 function ReLU:extra_repr() return self.inplace and "inplace=true" or "" end

@@ -13,20 +13,25 @@ local function prefix(name) return "oml.nn.functional." .. name end
 
 -- ---- activations -------------------------------------------------------------
 
-local function activation(name, kind, x)
+-- The engine's activation `kind` (C.OML_RELU, ...) of x, into out when given
+-- (x itself for an in-place ReLU); errors name `name`. The layers call these.
+function F.activation(name, kind, x, out)
   T.expect_tensor(x, name)
-  local out = T.new()
+  out = out or T.new()
   check(C.oml_activation_forward(x, out, kind), name)
   return out
 end
 
-local function activation_backward(name, kind, x, grad_output)
+-- Its backward: x is the forward's input (a ReLU's output will do); into
+-- grad_input when given (grad_output itself, when it is the caller's alone).
+function F.activation_backward(name, kind, x, grad_output, grad_input)
   T.expect_tensor(x, name)
   T.expect_tensor(grad_output, name, "grad_output")
-  local grad_input = T.new()
+  grad_input = grad_input or T.new()
   check(C.oml_activation_backward(x, grad_output, grad_input, kind), name)
   return grad_input
 end
+local activation, activation_backward = F.activation, F.activation_backward
 
 -- The engine's GELU kind for {approximate = "none" (erf, the default) or
 -- "tanh"}, as PyTorch's GELU (the string alone will do); errors name `name`.
