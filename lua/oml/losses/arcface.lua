@@ -153,8 +153,7 @@ end
 
 function ArcFaceLoss:backward(features)
   local name = "oml.losses.ArcFaceLoss"
-  local s = self.saved_
-  if s == nil then raise(name, "backward needs a forward first") end
+  local s = common.saved(self, name)
   common.features(features, name)
   local scale = self.rescale
   if self.reduction == "mean" then scale = scale / features:size(1) end

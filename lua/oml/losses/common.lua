@@ -46,6 +46,12 @@ function M.flag(value, default, name, what)
   return value
 end
 
+-- What the criterion's forward saved for its backward.
+function M.saved(criterion, name)
+  if criterion.saved_ == nil then raise(name, "backward needs a forward first") end
+  return criterion.saved_
+end
+
 -- A 2-D float32/float64 tensor [B, D] with at least one row.
 function M.features(x, name, what)
   what = what or "features"

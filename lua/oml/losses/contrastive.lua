@@ -73,8 +73,7 @@ end
 
 function ContrastiveLoss:backward(features)
   local name = "oml.losses.ContrastiveLoss"
-  local s = self.saved_
-  if s == nil then raise(name, "backward needs a forward first") end
+  local s = common.saved(self, name)
   common.features(features, name)
   local slope = s.slope
   if self.reduction == "mean" and slope:numel() > 0 then slope = slope / slope:numel() end

@@ -84,8 +84,7 @@ end
 -- s = sigma2' / t2.
 function SurrogatePrecision:backward(features)
   local name = "oml.losses.SurrogatePrecision"
-  local s = self.saved_
-  if s == nil then raise(name, "backward needs a forward first") end
+  local s = common.saved(self, name)
   common.features(features, name)
   local b = features:size(1)
   local weight = self.reduction == "mean" and 1 / b or 1

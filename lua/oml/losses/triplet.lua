@@ -54,10 +54,7 @@ local function reduced_slopes(slope, reduction)
   return slope
 end
 
-local function saved(self, name)
-  if self.saved_ == nil then raise(name, "backward needs a forward first") end
-  return self.saved_
-end
+local saved = common.saved
 
 -- ---- TripletLoss ---------------------------------------------------------------
 
