@@ -40,6 +40,13 @@ void oml_set_num_threads(int32_t n);        /* OpenMP and OpenBLAS together */
 int32_t oml_get_num_threads(void);
 int32_t oml_cuda_compiled(void);            /* 1 when built with CUDA */
 int32_t oml_cuda_device_count(void);        /* 0 without CUDA or without a GPU */
+int oml_cuda_synchronize(int32_t device);   /* waits for the device's work; reports a kernel's fault */
+/* How CUDA GEMMs and convolutions treat float32 operands: exact float32,
+ * TF32 tensor cores, or operands rounded to bfloat16/float16 with float32
+ * accumulation and float32 results (the autocast of the train config). */
+enum { OML_MATH_FLOAT32 = 0, OML_MATH_TF32 = 1, OML_MATH_BFLOAT16 = 2, OML_MATH_FLOAT16 = 3 };
+int oml_cuda_set_math(int32_t mode);
+int32_t oml_cuda_get_math(void);
 
 /* ---- dtypes ------------------------------------------------------------- */
 

@@ -8,6 +8,7 @@
 
 int32_t oml_cuda_compiled(void) { return 1; }
 int32_t oml_cuda_device_count(void) { return oml_cuda_count(); }
+int oml_cuda_synchronize(int32_t device) { return oml_cuda_sync(device); }
 void *oml_device_malloc(int64_t nbytes, int32_t device) { return oml_cuda_malloc(nbytes, device); }
 void oml_device_free(void *p, int32_t device) { oml_cuda_free(p, device); }
 
@@ -23,6 +24,7 @@ int oml_device_memcpy(void *dst, int32_t dst_device, const void *src, int32_t sr
 
 int32_t oml_cuda_compiled(void) { return 0; }
 int32_t oml_cuda_device_count(void) { return 0; }
+int oml_cuda_synchronize(int32_t device) { return oml_error("cuda:%d is not available: oml was built without CUDA", device); }
 
 void *oml_device_malloc(int64_t nbytes, int32_t device) {
   (void)nbytes;
@@ -40,3 +42,14 @@ int oml_device_memcpy(void *dst, int32_t dst_device, const void *src, int32_t sr
 }
 
 #endif
+
+/* ---- CUDA math mode: a setting, kept without CUDA too ---------------------- */
+
+static int32_t cuda_math = OML_MATH_FLOAT32;
+
+int oml_cuda_set_math(int32_t mode) {
+  if (mode < OML_MATH_FLOAT32 || mode > OML_MATH_FLOAT16) return oml_error("unknown CUDA math mode %d", mode);
+  __atomic_store_n(&cuda_math, mode, __ATOMIC_RELAXED);
+  return 0;
+}
+int32_t oml_cuda_get_math(void) { return __atomic_load_n(&cuda_math, __ATOMIC_RELAXED); }

@@ -1,6 +1,6 @@
 /* dtype.c — dtype sizes, names, promotion and per-element access. */
 #include "internal.h"
-#include "half.h"
+#include "value_math.h"
 
 #include <math.h>
 
@@ -40,42 +40,8 @@ int32_t oml_promote(int32_t a, int32_t b) {
   return rank(a) >= rank(b) ? a : b;
 }
 
-double oml_load(const char *p, int32_t dtype) {
-  switch (dtype) {
-  case OML_FLOAT32: return *(const float *)p;
-  case OML_FLOAT64: return *(const double *)p;
-  case OML_INT32: return *(const int32_t *)p;
-  case OML_INT64: return (double)*(const int64_t *)p;
-  case OML_UINT8: return *(const uint8_t *)p;
-  case OML_BOOL: return *(const uint8_t *)p != 0;
-  case OML_FLOAT16: return oml_half_to_float(*(const uint16_t *)p);
-  case OML_BFLOAT16: return oml_bfloat16_to_float(*(const uint16_t *)p);
-  default: return 0;
-  }
-}
-
-/* Out-of-range and NaN values saturate instead of invoking undefined
- * behaviour in the float-to-integer conversion. */
-static int64_t to_int(double v, double lo, double hi) {
-  if (v != v) return 0;
-  if (v <= lo) return (int64_t)lo;
-  if (v >= hi) return (int64_t)hi;
-  return (int64_t)v;
-}
-
-void oml_store(char *p, int32_t dtype, double v) {
-  switch (dtype) {
-  case OML_FLOAT32: *(float *)p = (float)v; break;
-  case OML_FLOAT64: *(double *)p = v; break;
-  case OML_INT32: *(int32_t *)p = (int32_t)to_int(v, -2147483648.0, 2147483647.0); break;
-  case OML_INT64: *(int64_t *)p = to_int(v, -9223372036854775808.0, 9223372036854774784.0); break;
-  case OML_UINT8: *(uint8_t *)p = (uint8_t)to_int(v, 0, 255); break;
-  case OML_BOOL: *(uint8_t *)p = v != 0; break;
-  case OML_FLOAT16: *(uint16_t *)p = oml_float_to_half((float)v); break;
-  case OML_BFLOAT16: *(uint16_t *)p = oml_float_to_bfloat16((float)v); break;
-  default: break;
-  }
-}
+double oml_load(const char *p, int32_t dtype) { return oml_value_load(p, dtype); }
+void oml_store(char *p, int32_t dtype, double v) { oml_value_store(p, dtype, v); }
 
 int64_t oml_load_index(const char *p, int32_t dtype) {
   return dtype == OML_INT32 ? *(const int32_t *)p : *(const int64_t *)p;

@@ -75,11 +75,15 @@ int oml_check_index_dtype(const oml_tensor *index, const char *what) {
   return 0;
 }
 
-int oml_check_float(const oml_tensor *t, const char *what) {
-  if (oml_check_math(t, what) || oml_check_cpu(t, what)) return -1;
+int oml_check_real(const oml_tensor *t, const char *what) {
+  if (oml_check_math(t, what)) return -1;
   if (t->dtype_ != OML_FLOAT32 && t->dtype_ != OML_FLOAT64)
     return oml_error("%s is %s; expected float32 or float64", what, oml_dtype_name(t->dtype_));
   return 0;
+}
+
+int oml_check_float(const oml_tensor *t, const char *what) {
+  return oml_check_real(t, what) || oml_check_cpu(t, what) ? -1 : 0;
 }
 
 int oml_check_apart_outputs(const oml_tensor *values, const oml_tensor *indices) {

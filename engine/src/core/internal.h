@@ -40,6 +40,7 @@ int oml_check_same_device(const oml_tensor *a, const oml_tensor *b);
 int oml_check_dim(int32_t dim, int32_t ndim);                    /* 0 <= dim < max(ndim, 1) */
 int oml_check_index_dtype(const oml_tensor *index, const char *what); /* int32 or int64 */
 int oml_check_float(const oml_tensor *t, const char *what);      /* math, on the CPU, float32 or float64 */
+int oml_check_real(const oml_tensor *t, const char *what);       /* math, float32 or float64, on any device */
 /* a tensor written in place: no two of its elements share memory (as in
  * an expanded view), so that the result does not depend on write order */
 int oml_check_writable(const oml_tensor *t, const char *what);
@@ -99,7 +100,15 @@ void oml_foreach(int32_t nops, const oml_tensor *const *ops, oml_loop_fn fn, voi
 /* 1 when a loop over `work` elements should fork threads */
 int oml_parallel_ok(int64_t work);
 
-/* ---- devices (core/device.c) --------------------------------------------- */
+/* ---- devices (core/device.c) ---------------------------------------------
+ * Device dispatch: an op checks its arguments (all on one device:
+ * oml_check_same_device), then runs src/cuda's kernel when they are on a
+ * device, else src/cpu's:
+ *     #ifdef OML_WITH_CUDA
+ *     if (out->device_ != OML_CPU) return oml_cuda_unary(a, out, op);
+ *     #endif
+ * Without CUDA no tensor can live on a device, so nothing else is needed.
+ * An op without a CUDA kernel refuses device tensors (oml_check_cpu). */
 
 void *oml_device_malloc(int64_t nbytes, int32_t device);
 void oml_device_free(void *p, int32_t device);

@@ -1,6 +1,9 @@
 /* ops/copy.c — copies (across dtypes and devices), fills and creation. */
 #include "../core/internal.h"
 #include "../cpu/copy.h"
+#ifdef OML_WITH_CUDA
+#include "../cuda/copy.h"
+#endif
 
 #include <math.h>
 
@@ -16,11 +19,30 @@ static int stage(const oml_tensor *t, oml_tensor *buffer, oml_tensor *host) {
   return oml_tensor_as_strided(buffer, host, t->ndim_, t->size_, t->stride_, t->offset_ - lo);
 }
 
+/* One transfer when both sides are dense and of one dtype. */
+static int copy_dense(const oml_tensor *src, oml_tensor *dst) {
+  return oml_device_memcpy(dst->data_, dst->device_, src->data_, src->device_,
+                           dst->numel_ * oml_dtype_size(dst->dtype_));
+}
+
 static int copy_across_devices(const oml_tensor *src, oml_tensor *dst) {
+  if (src->dtype_ == dst->dtype_ && oml_tensor_is_contiguous(src) && oml_tensor_is_contiguous(dst))
+    return copy_dense(src, dst);
   oml_tensor sbuf = oml_tensor_unset(), shost = oml_tensor_unset();
   oml_tensor dbuf = oml_tensor_unset(), dhost = oml_tensor_unset();
   int rc = -1;
   const oml_tensor *hsrc = src;
+#ifdef OML_WITH_CUDA
+  if (src->device_ == OML_CPU) { /* upload src as it is; the device converts and scatters */
+    oml_tensor dense = oml_tensor_unset();
+    rc = oml_tensor_contiguous(src, &dense);
+    if (rc == 0) rc = oml_tensor_empty(&dbuf, dense.ndim_, dense.size_, dense.dtype_, dst->device_);
+    if (rc == 0) rc = copy_dense(&dense, &dbuf);
+    if (rc == 0) rc = oml_cuda_copy(&dbuf, dst);
+    oml_tensor_release(&dense);
+    goto done;
+  }
+#endif
   if (src->device_ != OML_CPU) {
     if (stage(src, &sbuf, &shost)) goto done;
     hsrc = &shost;
@@ -63,6 +85,9 @@ int oml_copy(const oml_tensor *src, oml_tensor *dst) {
     e = c;
   }
   if (src->device_ == OML_CPU && dst->device_ == OML_CPU) oml_cpu_copy(&e, dst);
+#ifdef OML_WITH_CUDA
+  else if (src->device_ == dst->device_) rc = oml_cuda_copy(&e, dst);
+#endif
   else rc = copy_across_devices(&e, dst);
   oml_tensor_release(&e);
   return rc;
@@ -70,18 +95,11 @@ int oml_copy(const oml_tensor *src, oml_tensor *dst) {
 
 int oml_fill(oml_tensor *t, double value) {
   if (oml_check_set(t, "the tensor") || oml_check_writable(t, "the tensor")) return -1;
-  if (t->device_ == OML_CPU) {
-    oml_cpu_fill(t, value);
-    return 0;
-  }
-  oml_tensor host = oml_tensor_unset(); /* the CUDA backend will fill in place; until then, through the host */
-  int rc = oml_tensor_empty(&host, t->ndim_, t->size_, t->dtype_, OML_CPU);
-  if (rc == 0) {
-    oml_cpu_fill(&host, value);
-    rc = oml_copy(&host, t);
-  }
-  oml_tensor_release(&host);
-  return rc;
+#ifdef OML_WITH_CUDA
+  if (t->device_ != OML_CPU) return oml_cuda_fill(t, value);
+#endif
+  oml_cpu_fill(t, value);
+  return 0;
 }
 
 int oml_tensor_clone(const oml_tensor *t, oml_tensor *out) {

@@ -49,4 +49,26 @@ functions.cuda = {
   device_count = function() return C.oml_cuda_device_count() end,
 }
 
+-- Waits for the device's queued work; a fault inside a kernel is reported here.
+function functions.cuda.synchronize(device)
+  T.check(C.oml_cuda_synchronize(T.device(device or "cuda", "oml.cuda.synchronize")), "oml.cuda.synchronize")
+end
+
+-- How CUDA GEMMs and convolutions treat float32 operands: "float32" (exact),
+-- "tf32" (tensor cores), "bfloat16" or "float16" (operands rounded, float32
+-- accumulation and results: the train config's autocast).
+local MATH_MODES = { float32 = 0, tf32 = 1, bfloat16 = 2, float16 = 3 }
+local MATH_NAMES = { [0] = "float32", "tf32", "bfloat16", "float16" }
+
+function functions.cuda.set_math(mode)
+  local m = MATH_MODES[mode]
+  if m == nil then
+    T.raise("oml.cuda.set_math", "unknown mode %s (use \"float32\", \"tf32\", \"bfloat16\" or \"float16\")",
+      T.show(mode))
+  end
+  T.check(C.oml_cuda_set_math(m), "oml.cuda.set_math")
+end
+
+function functions.cuda.get_math() return MATH_NAMES[C.oml_cuda_get_math()] end
+
 return { functions = functions }

@@ -1,0 +1,60 @@
+-- spec/gpu_helper.lua: the #gpu specs' parity check. Each op runs on the CPU
+-- and on cuda:0 from the same inputs, and the results must agree: the CPU
+-- kernels are checked against PyTorch and finite differences elsewhere, so
+-- agreement with them is what a GPU result is checked against.
+local oml = require "oml"
+local H = require "helper"
+
+local G = {}
+
+G.available = oml.cuda.is_available()
+
+-- describe(name .. " #gpu", body), or one pending spec where no GPU is present.
+function G.describe(name, body)
+  describe(name .. " #gpu", function()
+    if not G.available then
+      it("need a GPU", function() pending("no CUDA device here") end)
+      return
+    end
+    body()
+  end)
+end
+
+-- Copies every tensor in a (nested) table to the device; other values stay.
+local function to_device(v, device)
+  if oml.is_tensor(v) then return v:to { device = device } end
+  if type(v) ~= "table" or getmetatable(v) ~= nil then return v end
+  local out = {}
+  for k, x in pairs(v) do out[k] = to_device(x, device) end
+  return out
+end
+G.to_device = to_device
+
+-- Compares a GPU result with the CPU's: tensors (same dtype and shape, values
+-- within tol), numbers, and tables of them.
+local function compare(gpu, cpu, tol, path)
+  if oml.is_tensor(cpu) then
+    assert(oml.is_tensor(gpu), path .. ": expected a tensor")
+    assert.equal("cuda:0", gpu.device, path)
+    assert.equal(cpu.dtype, gpu.dtype, path)
+    assert.same(cpu:size(), gpu:size(), path)
+    H.close(gpu:cpu(), cpu, tol, path)
+  elseif type(cpu) == "table" and getmetatable(cpu) == nil then
+    for k, x in pairs(cpu) do compare(gpu[k], x, tol, path .. "." .. tostring(k)) end
+  else
+    H.close(gpu, cpu, tol, path)
+  end
+end
+
+-- Runs fn(args...) with CPU tensors and with their cuda:0 copies, and checks
+-- that every result agrees within tol (default 1e-5; float64 ops can ask
+-- for 1e-12). Returns the CPU results.
+function G.same(fn, args, tol)
+  local cpu = { fn(unpack(args)) }
+  local gpu = { fn(unpack(to_device(args, "cuda"))) }
+  assert.equal(#cpu, #gpu, "number of results")
+  compare(gpu, cpu, tol or 1e-5, "result")
+  return unpack(cpu)
+end
+
+return G
