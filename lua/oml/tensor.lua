@@ -80,12 +80,16 @@ local is_tensor = M.is_tensor
 local GC_BASE, GC_STEP = 64 * 1024 * 1024, 0.125
 local gc_threshold = GC_BASE
 
+-- A full collection now, for code that has just dropped many tensors (a
+-- model's stage after its backward): their memory returns at once.
+function M.collect()
+  collectgarbage()
+  gc_threshold = math.max(GC_BASE, (1 + GC_STEP) * tonumber(C.oml_memory_live_bytes()))
+end
+
 -- An unset tensor, to be filled by the engine as an output.
 function M.new()
-  if C.oml_memory_live_bytes() > gc_threshold then
-    collectgarbage()
-    gc_threshold = math.max(GC_BASE, (1 + GC_STEP) * tonumber(C.oml_memory_live_bytes()))
-  end
+  if C.oml_memory_live_bytes() > gc_threshold then M.collect() end
   return tensor_ct()
 end
 local new = M.new

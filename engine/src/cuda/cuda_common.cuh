@@ -31,8 +31,6 @@ static inline int oml_cuda_launched(const char *what) { return oml_cuda_ok(cudaG
 int oml_cuda_use(int32_t device);
 /* The stream every op of that device runs on (the legacy default stream). */
 static inline cudaStream_t oml_cuda_stream(void) { return 0; }
-/* Device scratch memory through the caching allocator (oml_free gives it back). */
-void *oml_cuda_scratch(int64_t nbytes, int32_t device);
 
 /* ---- launch shapes ------------------------------------------------------ */
 

@@ -31,8 +31,6 @@ int oml_cuda_use(int32_t device) {
   return 0;
 }
 
-void *oml_cuda_scratch(int64_t nbytes, int32_t device) { return oml_alloc(nbytes, device); }
-
 extern "C" void *oml_cuda_malloc(int64_t nbytes, int32_t device) {
   if (oml_cuda_use(device)) return NULL;
   void *p = NULL;

@@ -205,7 +205,17 @@ function ResNet:forward_stages(x, keep)
   local stages = { self.maxpool, self.layer1, self.layer2, self.layer3, self.layer4, self.avgpool }
   for i, stage in ipairs(stages) do
     h = stage:forward(h)
-    if keep then saved[i + 2] = h else stage:clear_state() end
+    if keep then
+      saved[i + 2] = h
+    else
+      stage:clear_state()
+      if i == 1 then -- the stem's output has been pooled
+        c1, saved = nil, nil
+        self.conv1:clear_state()
+        self.bn1:clear_state()
+      end
+      T.collect() -- the stage's activations are garbage now: return them at once
+    end
   end
   local pooled = h:reshape({ h:size(1), -1 })   -- torch.flatten(x, 1)
   self.output = self.fc:forward(pooled)
@@ -233,6 +243,8 @@ function ResNet:backward(x, g)
   for i = #stages, 1, -1 do
     h = stages[i]:backward(saved[i + 1], h)
     stages[i]:clear_state()
+    saved[i + 2] = nil
+    T.collect() -- the stage's activations and gradients are garbage now: return them at once
   end
   local stem = saved[2]
   h = relu_backward(stem, h, h, "oml.models.ResNet")
