@@ -76,6 +76,7 @@ local PEERS = {
   { label = "+passive", env = "LD_PRELOAD=" .. TCMALLOC .. " OMP_WAIT_POLICY=PASSIVE " },
 }
 local have_torch = clock.python("import torch; print(1)") ~= nil
+local best_times = {} -- PyTorch's best time of each configuration
 local have_tcmalloc = io.open(TCMALLOC) ~= nil
 local MB = 2 ^ -20
 local header = ("%-9s %-5s %5s | %-20s"):format("model", "mode", "batch", "oml s (img/s) MB")
@@ -98,8 +99,53 @@ for _, c in ipairs(CONFIGS) do
     if t and (best_t == nil or t < best_t) then best_t, best_m = t, m end
     line = line .. " | " .. cell(t, m)
   end
+  best_times[c.model .. c.mode] = best_t
   print(line .. (" | %5s | %5s"):format(best_t and ("%.2f"):format(t_oml / best_t) or "-",
     best_m and ("%.2f"):format(m_oml / best_m) or "-"))
 end
 print("time: oml's time / PyTorch's best (targets: train ResNet-18 <= 0.8, ViT-S/16 <= 0.5; inference <= 0.67)")
 print("memory: oml's peak RSS / that of PyTorch's fastest run (target <= 1)")
+
+-- What the targets ask of the CPU: each model's floating-point operations
+-- (multiply-adds x 2, as a dense convolution or product counts them; the
+-- training step is 3x the forward, less the images' gradient), the rate a
+-- step at the target time would need, and the rate of oml's fastest
+-- product here (a 2048^3 float32 GEMM on the same 2 threads), which no
+-- model reaches, since everything between its products runs slower.
+local function resnet18_forward_flops()
+  local macs, size, inplanes = 112 * 112 * 64 * 3 * 49, 56, 64 -- the 7x7 stem at stride 2, then a pool
+  for stage, planes in ipairs { 64, 128, 256, 512 } do
+    if stage > 1 then size = size / 2 end
+    local area = size * size
+    macs = macs + area * planes * inplanes * 9 + 3 * area * planes * planes * 9
+    if inplanes ~= planes then macs = macs + area * planes * inplanes end -- the 1x1 downsample
+    inplanes = planes
+  end
+  return 2 * (macs + 512 * 1000), 2 * 112 * 112 * 64 * 3 * 49
+end
+local function vits16_forward_flops()
+  local n, d, patches = 197, 384, 196
+  local block = 2 * n * d * 3 * d + 2 * 2 * n * n * d + 2 * n * d * d + 2 * 2 * n * d * 4 * d
+  local stem = 2 * patches * 768 * d
+  return stem + 12 * block, stem
+end
+local TARGETS = { train = { resnet18 = 0.8, vits16 = 0.5 }, infer = { resnet18 = 1 / 1.5, vits16 = 1 / 1.5 } }
+do
+  local oml = require "oml"
+  oml.set_num_threads(2)
+  local a, b = oml.randn(2048, 2048), oml.randn(2048, 2048)
+  oml.matmul(a, b)
+  local gemm = 2 * 2048 ^ 3 / clock.best(RUNS, function() oml.matmul(a, b) end) / 1e9
+  print(("\noml's 2048^3 float32 GEMM: %.0f GFLOP/s"):format(gemm))
+  for _, c in ipairs(CONFIGS) do
+    local f, stem = (c.model == "resnet18" and resnet18_forward_flops or vits16_forward_flops)()
+    local flops = c.batch * (c.mode == "train" and 3 * f - stem or f)
+    local peer = best_times[c.model .. c.mode]
+    if peer then
+      local need = flops / (TARGETS[c.mode][c.model] * peer) / 1e9
+      print(("%-9s %-5s %6.0f GFLOP: at the target time it needs %4.0f GFLOP/s (%.2fx the GEMM's)%s"):format(
+        c.model, c.mode, flops / 1e9, need, need / gemm,
+        c.model == "resnet18" and "; Winograd's 3x3 convolutions do fewer operations" or ""))
+    end
+  end
+end

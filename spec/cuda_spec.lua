@@ -2,12 +2,33 @@
 -- no GPU is present (run them alone with `busted --lua=luajit --tags=gpu`).
 local oml = require "oml"
 local H = require "helper"
+local G = require "gpu_helper"
 
-describe("cuda tensors #gpu", function()
-  if not oml.cuda.is_available() then
-    it("need a GPU", function() pending("no CUDA device here") end)
-    return
-  end
+-- These run without a GPU: cuBLAS and cuDNN are loaded when first needed,
+-- so that a CUDA build costs nothing to its CPU users.
+describe("CUDA's libraries", function()
+  it("load where oml was built with CUDA, with every function oml calls", function()
+    local found = oml.cuda.libraries()
+    if oml.cuda.is_compiled() then
+      assert.is_true(found.cublas, found.cublas)
+      assert.is_true(found.cudnn, found.cudnn)
+    else
+      assert.equal("oml was built without CUDA", found.cublas)
+      assert.equal("oml was built without CUDA", found.cudnn)
+    end
+  end)
+
+  it("are not mapped by require \"oml\"", function()
+    local p = assert(io.popen([[luajit -e 'package.path = "lua/?.lua;lua/?/init.lua;" .. package.path; require "oml"; io.write(io.open("/proc/self/maps"):read("*a"))']]))
+    local maps = p:read("*a")
+    p:close()
+    assert.truthy(maps:find("liboml", 1, true), "oml's library should be mapped")
+    assert.falsy(maps:find("libcublas", 1, true))
+    assert.falsy(maps:find("libcudnn", 1, true))
+  end)
+end)
+
+G.describe("cuda tensors", function()
 
   it("round-trip every dtype through the device", function()
     for _, dtype in ipairs { "float32", "float64", "int32", "int64", "uint8", "bool", "float16", "bfloat16" } do
@@ -42,7 +63,8 @@ describe("cuda tensors #gpu", function()
   end)
 
   it("refuse ops that have no CUDA kernel yet", function()
-    local g = oml.zeros(2, { device = "cuda" })
-    H.raises(function() local _ = g + 1 end, "oml.add: the input is on cuda:0")
+    local g = oml.zeros(3, 4, 5, { device = "cuda" }) -- a float32 [3,H,W] image; image ops stay on the CPU
+    H.raises(function() local _ = oml.data.transforms.hflip(g) end,
+      "oml.transforms.hflip: the image is on cuda:0; this op runs on the CPU only for now")
   end)
 end)

@@ -170,6 +170,32 @@ describe("oml.pipelines.train", function()
     assert.truthy(tostring(err):find("extractor: unknown extractor 'resnett'", 1, true), err)
   end)
 
+  it("names a bad device or autocast, in each pipeline", function()
+    local d = defaults(dir)
+    H.raises(function() local _ = train.run(cfg_of(d, { "--device", "gpu" }), QUIET) end,
+      "oml.pipelines.train: device: must be \"cpu\", \"cuda\" or \"cuda:N\" (got \"gpu\")")
+    H.raises(function() local _ = train.run(cfg_of(d, { "--autocast", "float8" }), QUIET) end,
+      "oml.pipelines.train: autocast: must be \"bfloat16\" or \"float16\" (got \"float8\")")
+    H.raises(function() local _ = train.run(cfg_of(d, { "--autocast", "bfloat16" }), QUIET) end,
+      "oml.pipelines.train: autocast: \"bfloat16\" needs a cuda device (device is \"cpu\")")
+    local vd, pd = validate.defaults(), predict.defaults()
+    vd.dataset_root = dir .. "/data"
+    H.raises(function() local _ = validate.run(cfg_of(vd, { "--device", "cuda:x" }), QUIET) end,
+      "oml.pipelines.validate: device: must be \"cpu\", \"cuda\" or \"cuda:N\"")
+    H.raises(function() local _ = predict.run(cfg_of(pd, { "--data_dir", dir, "--autocast", "float16" }), QUIET) end,
+      "oml.pipelines.predict: autocast: \"float16\" needs a cuda device")
+    if not oml.cuda.is_available() then
+      for _, case in ipairs { { train.run, d }, { validate.run, vd } } do
+        H.raises(function() local _ = case[1](cfg_of(case[2], { "--device", "cuda" }), QUIET) end,
+          "device: \"cuda\" needs a CUDA GPU, but oml.cuda.is_available() is false")
+      end
+    else
+      H.raises(function() local _ = train.run(cfg_of(d, { "--device", "cuda:" .. oml.cuda.device_count() }), QUIET) end,
+        "is not present")
+    end
+    assert.equal("float32", oml.cuda.get_math())
+  end)
+
   it("stops on a non-finite loss or weights and keeps the last good checkpoint", function()
     local d = defaults(dir)
     -- epoch 1 at lr 1e-2, then StepLR multiplies it by 1e30

@@ -47,6 +47,10 @@ int oml_cuda_synchronize(int32_t device);   /* waits for the device's work; repo
 enum { OML_MATH_FLOAT32 = 0, OML_MATH_TF32 = 1, OML_MATH_BFLOAT16 = 2, OML_MATH_FLOAT16 = 3 };
 int oml_cuda_set_math(int32_t mode);
 int32_t oml_cuda_get_math(void);
+/* CUDA's libraries are loaded when first needed: NULL when `which` loads
+ * (with every function oml calls), else why not. */
+enum { OML_CUBLAS = 0, OML_CUDNN = 1 };
+const char *oml_cuda_library_error(int32_t which);
 
 /* ---- dtypes ------------------------------------------------------------- */
 

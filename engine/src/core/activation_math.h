@@ -1,5 +1,5 @@
-/* activation_math.h — per-element math of the activations (GELU in its erf
- * and tanh forms, and their derivatives), shared by the CPU and CUDA kernels.
+/* activation_math.h — per-element math of the activations (ReLU, GELU in
+ * its erf and tanh forms, and their derivatives), shared by the CPU and CUDA kernels.
  * float32 uses branch-free forms that vectorise; float64 uses libm. */
 #ifndef OML_ACTIVATION_MATH_H
 #define OML_ACTIVATION_MATH_H
@@ -41,6 +41,14 @@ OML_HD static inline float oml_erfc_nonneg_f(float z) {
   p = fmaf(p, t, -1.26551223f);
   return t * oml_expf(fmaf(-z, z, p));
 }
+
+/* ReLU keeps NaN (x < 0 is false); its derivative is 1 above 0, else 0, as a
+ * select through bit masks: the compiler makes g * (x > 0 ? 1 : 0) a branch,
+ * which keeps the loop from vectorising. */
+OML_HD static inline float oml_relu_f(float x) { return x < 0.0f ? 0.0f : x; }
+OML_HD static inline double oml_relu_d(double x) { return x < 0.0 ? 0.0 : x; }
+OML_HD static inline float oml_relu_grad_f(float x) { return oml_select_f(x > 0.0f, 1.0f, 0.0f); }
+OML_HD static inline double oml_relu_grad_d(double x) { return (double)oml_select_f(x > 0.0, 1.0f, 0.0f); }
 
 /* Phi(x), the standard normal CDF, = (1 + erf(x/sqrt2)) / 2, taken from
  * erfc of |x| so that it keeps its precision in the lower tail too. */

@@ -49,6 +49,26 @@ OML_HD static inline void oml_cubic_weights_d(double t, double w[4]) {
   w[3] = ((a * x3 - 5.0 * a) * x3 + 8.0 * a) * x3 - 4.0 * a;
 }
 
+/* Output index i's taps start at floor(src) - 1 (the floor at most n_in - 1);
+ * *t gets the fraction, clamped into [0, 1], as PyTorch guards both. */
+OML_HD static inline int64_t oml_cubic_floor_f(float scale, int64_t i, int32_t align_corners, int64_t n_in, float *t) {
+  float src = oml_cubic_source_f(scale, i, align_corners);
+  int64_t i0 = (int64_t)floor(src);
+  if (i0 > n_in - 1) i0 = n_in - 1;
+  float f = src - (float)i0;
+  *t = f < 0 ? 0 : (f > 1 ? 1 : f);
+  return i0;
+}
+OML_HD static inline int64_t oml_cubic_floor_d(double scale, int64_t i, int32_t align_corners, int64_t n_in,
+                                               double *t) {
+  double src = oml_cubic_source_d(scale, i, align_corners);
+  int64_t i0 = (int64_t)floor(src);
+  if (i0 > n_in - 1) i0 = n_in - 1;
+  double f = src - (double)i0;
+  *t = f < 0 ? 0 : (f > 1 ? 1 : f);
+  return i0;
+}
+
 /* A tap's index clamped into [0, n-1]: the border replicates. */
 OML_HD static inline int64_t oml_cubic_clamp(int64_t i, int64_t n) { return i < 0 ? 0 : (i >= n ? n - 1 : i); }
 

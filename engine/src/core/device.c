@@ -25,6 +25,11 @@ int oml_device_memcpy(void *dst, int32_t dst_device, const void *src, int32_t sr
 int32_t oml_cuda_compiled(void) { return 0; }
 int32_t oml_cuda_device_count(void) { return 0; }
 int oml_cuda_synchronize(int32_t device) { return oml_error("cuda:%d is not available: oml was built without CUDA", device); }
+const char *oml_cuda_library_error(int32_t which) {
+  (void)which;
+  oml_error("oml was built without CUDA");
+  return oml_last_error();
+}
 
 void *oml_device_malloc(int64_t nbytes, int32_t device) {
   (void)nbytes;

@@ -54,6 +54,21 @@ static const char *device_str(int32_t device, char *buf, size_t n) {
   return buf;
 }
 
+/* "on the CPU" or "on cuda:N" into buf */
+static const char *device_words(int32_t device, char *buf, size_t n) {
+  if (device == OML_CPU) snprintf(buf, n, "on the CPU");
+  else snprintf(buf, n, "on cuda:%d", device);
+  return buf;
+}
+
+int oml_check_device(const oml_tensor *t, const char *what, const oml_tensor *ref, const char *ref_what) {
+  if (oml_check_set(t, what)) return -1;
+  if (t->device_ == ref->device_) return 0;
+  char a[32], b[32];
+  return oml_error("%s is %s but %s is %s", what, device_words(t->device_, a, sizeof a), ref_what,
+                   device_words(ref->device_, b, sizeof b));
+}
+
 int oml_check_same_device(const oml_tensor *a, const oml_tensor *b) {
   char da[16], db[16];
   if (a->device_ != b->device_)

@@ -37,6 +37,9 @@ int oml_check_set(const oml_tensor *t, const char *what);        /* storage_ != 
 int oml_check_cpu(const oml_tensor *t, const char *what);        /* ops not yet on CUDA */
 int oml_check_math(const oml_tensor *t, const char *what);       /* set, and not float16/bfloat16 */
 int oml_check_same_device(const oml_tensor *a, const oml_tensor *b);
+/* t (named what) on the device of ref (named ref_what): "the index is on
+ * the CPU but the input is on cuda:0" */
+int oml_check_device(const oml_tensor *t, const char *what, const oml_tensor *ref, const char *ref_what);
 int oml_check_dim(int32_t dim, int32_t ndim);                    /* 0 <= dim < max(ndim, 1) */
 int oml_check_index_dtype(const oml_tensor *index, const char *what); /* int32 or int64 */
 int oml_check_float(const oml_tensor *t, const char *what);      /* math, on the CPU, float32 or float64 */

@@ -7,13 +7,6 @@
 
 /* ---- activations ---------------------------------------------------------- */
 
-static inline float relu_f(float x) { return x < 0.0f ? 0.0f : x; }
-static inline double relu_d(double x) { return x < 0.0 ? 0.0 : x; }
-/* a select through bit masks: the compiler makes g * (x > 0 ? 1 : 0) a
- * branch, which keeps the loop from vectorising */
-static inline float relu_grad_f(float x) { return oml_select_f(x > 0.0f, 1.0f, 0.0f); }
-static inline double relu_grad_d(double x) { return (double)oml_select_f(x > 0.0, 1.0f, 0.0f); }
-
 /* operands: out, input */
 #define FORWARD_LOOP(NAME, T, F)                                                \
   static void NAME(char **p, const int64_t *s, int64_t n, void *ctx) {          \
@@ -42,14 +35,14 @@ static inline double relu_grad_d(double x) { return (double)oml_select_f(x > 0.0
     }                                                                           \
   }
 
-FORWARD_LOOP(relu_fwd_f32, float, relu_f)
-FORWARD_LOOP(relu_fwd_f64, double, relu_d)
+FORWARD_LOOP(relu_fwd_f32, float, oml_relu_f)
+FORWARD_LOOP(relu_fwd_f64, double, oml_relu_d)
 FORWARD_LOOP(gelu_fwd_f32, float, oml_gelu_f)
 FORWARD_LOOP(gelu_fwd_f64, double, oml_gelu_d)
 FORWARD_LOOP(gelu_tanh_fwd_f32, float, oml_gelu_tanh_f)
 FORWARD_LOOP(gelu_tanh_fwd_f64, double, oml_gelu_tanh_d)
-BACKWARD_LOOP(relu_bwd_f32, float, relu_grad_f)
-BACKWARD_LOOP(relu_bwd_f64, double, relu_grad_d)
+BACKWARD_LOOP(relu_bwd_f32, float, oml_relu_grad_f)
+BACKWARD_LOOP(relu_bwd_f64, double, oml_relu_grad_d)
 BACKWARD_LOOP(gelu_bwd_f32, float, oml_gelu_grad_f)
 BACKWARD_LOOP(gelu_bwd_f64, double, oml_gelu_grad_d)
 BACKWARD_LOOP(gelu_tanh_bwd_f32, float, oml_gelu_tanh_grad_f)

@@ -2,13 +2,10 @@
  *
  * Each loop is one function per (op, dtype), written out by a local macro so
  * that the contiguous case is a plain indexed loop the compiler vectorises.
- * <tgmath.h> lets one expression serve float and double. Integer arithmetic
- * wraps around through the unsigned type, as in PyTorch, instead of being
- * undefined. */
+ * The per-element math is core/elementwise_math.h's, shared with the CUDA
+ * kernels. */
 #include "elementwise.h"
-#include "../core/scalar_math.h"
-
-#include <tgmath.h>
+#include "../core/elementwise_math.h"
 
 #define UNARY_LOOP(NAME, TI, TO, EXPR)                                                      \
   static void NAME(char **p, const int64_t *s, int64_t n, void *ctx) {                      \
@@ -53,30 +50,30 @@
 
 /* ---- unary -------------------------------------------------------------- */
 
-/* EXP is e^x for T: oml_expf for float32 (it vectorises), libm's exp for
- * float64 */
-#define FLOAT_UNARY(SUFFIX, T, EXP)                                            \
-  UNARY_LOOP(neg_##SUFFIX, T, T, -x)                                           \
-  UNARY_LOOP(abs_##SUFFIX, T, T, fabs(x))                                      \
-  UNARY_LOOP(sign_##SUFFIX, T, T, (x > 0) - (x < 0))                           \
-  UNARY_LOOP(exp_##SUFFIX, T, T, EXP(x))                                       \
-  UNARY_LOOP(log_##SUFFIX, T, T, log(x))                                       \
-  UNARY_LOOP(sqrt_##SUFFIX, T, T, sqrt(x))                                     \
-  UNARY_LOOP(rsqrt_##SUFFIX, T, T, (T)1 / sqrt(x))                             \
-  UNARY_LOOP(square_##SUFFIX, T, T, x * x)                                     \
-  UNARY_LOOP(reciprocal_##SUFFIX, T, T, (T)1 / x)                              \
-  UNARY_LOOP(tanh_##SUFFIX, T, T, tanh(x))                                     \
-  UNARY_LOOP(sigmoid_##SUFFIX, T, T, (T)1 / ((T)1 + EXP(-x)))                  \
-  UNARY_LOOP(erf_##SUFFIX, T, T, erf(x))                                       \
-  UNARY_LOOP(log1p_##SUFFIX, T, T, log1p(x))                                   \
-  UNARY_LOOP(expm1_##SUFFIX, T, T, expm1(x))                                   \
-  UNARY_LOOP(sin_##SUFFIX, T, T, sin(x))                                       \
-  UNARY_LOOP(cos_##SUFFIX, T, T, cos(x))                                       \
-  UNARY_LOOP(floor_##SUFFIX, T, T, floor(x))                                   \
-  UNARY_LOOP(ceil_##SUFFIX, T, T, ceil(x))                                     \
-  UNARY_LOOP(round_##SUFFIX, T, T, nearbyint(x))                               \
-  UNARY_LOOP(trunc_##SUFFIX, T, T, trunc(x))                                   \
-  UNARY_LOOP(not_##SUFFIX, T, uint8_t, x == 0)                                 \
+#define UNARY(OPNAME, OP, SUFFIX, T) UNARY_LOOP(OPNAME##_##SUFFIX, T, T, oml_unary_##SUFFIX(OP, x))
+
+#define FLOAT_UNARY(SUFFIX, T)                                                 \
+  UNARY(neg, OML_NEG, SUFFIX, T)                                               \
+  UNARY(abs, OML_ABS, SUFFIX, T)                                               \
+  UNARY(sign, OML_SIGN, SUFFIX, T)                                             \
+  UNARY(exp, OML_EXP, SUFFIX, T)                                               \
+  UNARY(log, OML_LOG, SUFFIX, T)                                               \
+  UNARY(sqrt, OML_SQRT, SUFFIX, T)                                             \
+  UNARY(rsqrt, OML_RSQRT, SUFFIX, T)                                           \
+  UNARY(square, OML_SQUARE, SUFFIX, T)                                         \
+  UNARY(reciprocal, OML_RECIPROCAL, SUFFIX, T)                                 \
+  UNARY(tanh, OML_TANH, SUFFIX, T)                                             \
+  UNARY(sigmoid, OML_SIGMOID, SUFFIX, T)                                       \
+  UNARY(erf, OML_ERF, SUFFIX, T)                                               \
+  UNARY(log1p, OML_LOG1P, SUFFIX, T)                                           \
+  UNARY(expm1, OML_EXPM1, SUFFIX, T)                                           \
+  UNARY(sin, OML_SIN, SUFFIX, T)                                               \
+  UNARY(cos, OML_COS, SUFFIX, T)                                               \
+  UNARY(floor, OML_FLOOR, SUFFIX, T)                                           \
+  UNARY(ceil, OML_CEIL, SUFFIX, T)                                             \
+  UNARY(round, OML_ROUND, SUFFIX, T)                                           \
+  UNARY(trunc, OML_TRUNC, SUFFIX, T)                                           \
+  UNARY_LOOP(not_##SUFFIX, T, uint8_t, oml_logical_not_##SUFFIX(x))            \
   static const oml_loop_fn unary_##SUFFIX[OML_NUM_UNARY] = {                   \
       neg_##SUFFIX,  abs_##SUFFIX,   sign_##SUFFIX,  exp_##SUFFIX,             \
       log_##SUFFIX,  sqrt_##SUFFIX,  rsqrt_##SUFFIX, square_##SUFFIX,          \
@@ -87,13 +84,13 @@
 
 /* Integers have no math functions (the caller promotes those to float32);
  * rounding leaves them as they are. */
-#define INT_UNARY(SUFFIX, T, UT)                                               \
-  UNARY_LOOP(neg_##SUFFIX, T, T, (T)(0u - (UT)x))                              \
-  UNARY_LOOP(abs_##SUFFIX, T, T, x < 0 ? (T)(0u - (UT)x) : x)                  \
-  UNARY_LOOP(sign_##SUFFIX, T, T, (x > 0) - (x < 0))                           \
-  UNARY_LOOP(square_##SUFFIX, T, T, (T)((UT)x * (UT)x))                        \
-  UNARY_LOOP(same_##SUFFIX, T, T, x)                                           \
-  UNARY_LOOP(not_##SUFFIX, T, uint8_t, x == 0)                                 \
+#define INT_UNARY(SUFFIX, T)                                                   \
+  UNARY(neg, OML_NEG, SUFFIX, T)                                               \
+  UNARY(abs, OML_ABS, SUFFIX, T)                                               \
+  UNARY(sign, OML_SIGN, SUFFIX, T)                                             \
+  UNARY(square, OML_SQUARE, SUFFIX, T)                                         \
+  UNARY(same, OML_TRUNC, SUFFIX, T)                                            \
+  UNARY_LOOP(not_##SUFFIX, T, uint8_t, oml_logical_not_##SUFFIX(x))            \
   static const oml_loop_fn unary_##SUFFIX[OML_NUM_UNARY] = {                   \
       [OML_NEG] = neg_##SUFFIX,     [OML_ABS] = abs_##SUFFIX,                  \
       [OML_SIGN] = sign_##SUFFIX,   [OML_SQUARE] = square_##SUFFIX,            \
@@ -101,38 +98,43 @@
       [OML_ROUND] = same_##SUFFIX,  [OML_TRUNC] = same_##SUFFIX,               \
       [OML_LOGICAL_NOT] = not_##SUFFIX};
 
-FLOAT_UNARY(f32, float, oml_expf)
-FLOAT_UNARY(f64, double, exp)
-INT_UNARY(i32, int32_t, uint32_t)
-INT_UNARY(i64, int64_t, uint64_t)
-INT_UNARY(u8, uint8_t, uint8_t)
+FLOAT_UNARY(f32, float)
+FLOAT_UNARY(f64, double)
+INT_UNARY(i32, int32_t)
+INT_UNARY(i64, int64_t)
+INT_UNARY(u8, uint8_t)
 
 /* ---- binary ------------------------------------------------------------- */
 
+#define COMPARE(OPNAME, OP, SUFFIX, T) BINARY_LOOP(OPNAME##_##SUFFIX, T, uint8_t, oml_compare_##SUFFIX(OP, x, y))
+
 #define COMPARE_LOOPS(SUFFIX, T)                                               \
-  BINARY_LOOP(eq_##SUFFIX, T, uint8_t, x == y)                                 \
-  BINARY_LOOP(ne_##SUFFIX, T, uint8_t, x != y)                                 \
-  BINARY_LOOP(lt_##SUFFIX, T, uint8_t, x < y)                                  \
-  BINARY_LOOP(le_##SUFFIX, T, uint8_t, x <= y)                                 \
-  BINARY_LOOP(gt_##SUFFIX, T, uint8_t, x > y)                                  \
-  BINARY_LOOP(ge_##SUFFIX, T, uint8_t, x >= y)                                 \
-  BINARY_LOOP(and_##SUFFIX, T, uint8_t, x != 0 && y != 0)                      \
-  BINARY_LOOP(or_##SUFFIX, T, uint8_t, x != 0 || y != 0)
+  COMPARE(eq, OML_EQ, SUFFIX, T)                                               \
+  COMPARE(ne, OML_NE, SUFFIX, T)                                               \
+  COMPARE(lt, OML_LT, SUFFIX, T)                                               \
+  COMPARE(le, OML_LE, SUFFIX, T)                                               \
+  COMPARE(gt, OML_GT, SUFFIX, T)                                               \
+  COMPARE(ge, OML_GE, SUFFIX, T)                                               \
+  COMPARE(and, OML_LOGICAL_AND, SUFFIX, T)                                     \
+  COMPARE(or, OML_LOGICAL_OR, SUFFIX, T)
 
 #define COMPARE_TABLE(SUFFIX)                                                  \
   [OML_EQ] = eq_##SUFFIX, [OML_NE] = ne_##SUFFIX, [OML_LT] = lt_##SUFFIX,      \
   [OML_LE] = le_##SUFFIX, [OML_GT] = gt_##SUFFIX, [OML_GE] = ge_##SUFFIX,      \
   [OML_LOGICAL_AND] = and_##SUFFIX, [OML_LOGICAL_OR] = or_##SUFFIX
 
+#define FLOAT_OP(OPNAME, OP, SUFFIX, T) BINARY_LOOP(OPNAME##_##SUFFIX, T, T, oml_binary_##SUFFIX(OP, x, y))
+#define INT_OP(OPNAME, OP, SUFFIX, T) BINARY_LOOP(OPNAME##_##SUFFIX, T, T, oml_binary_##SUFFIX(OP, x, y, bad))
+
 #define FLOAT_BINARY(SUFFIX, T)                                                \
-  BINARY_LOOP(add_##SUFFIX, T, T, x + y)                                       \
-  BINARY_LOOP(sub_##SUFFIX, T, T, x - y)                                       \
-  BINARY_LOOP(mul_##SUFFIX, T, T, x * y)                                       \
-  BINARY_LOOP(div_##SUFFIX, T, T, x / y)                                       \
-  BINARY_LOOP(pow_##SUFFIX, T, T, pow(x, y))                                   \
-  BINARY_LOOP(min_##SUFFIX, T, T, OML_MIN_NAN(x, y))                           \
-  BINARY_LOOP(max_##SUFFIX, T, T, OML_MAX_NAN(x, y))                           \
-  BINARY_LOOP(fmod_##SUFFIX, T, T, fmod(x, y))                                 \
+  FLOAT_OP(add, OML_ADD, SUFFIX, T)                                            \
+  FLOAT_OP(sub, OML_SUB, SUFFIX, T)                                            \
+  FLOAT_OP(mul, OML_MUL, SUFFIX, T)                                            \
+  FLOAT_OP(div, OML_DIV, SUFFIX, T)                                            \
+  FLOAT_OP(pow, OML_POW, SUFFIX, T)                                            \
+  FLOAT_OP(min, OML_MINIMUM, SUFFIX, T)                                        \
+  FLOAT_OP(max, OML_MAXIMUM, SUFFIX, T)                                        \
+  FLOAT_OP(fmod, OML_FMOD, SUFFIX, T)                                          \
   COMPARE_LOOPS(SUFFIX, T)                                                     \
   static const oml_loop_fn binary_##SUFFIX[OML_NUM_BINARY] = {                 \
       [OML_ADD] = add_##SUFFIX, [OML_SUB] = sub_##SUFFIX,                      \
@@ -142,14 +144,14 @@ INT_UNARY(u8, uint8_t, uint8_t)
       COMPARE_TABLE(SUFFIX)};
 
 /* No DIV: true division of integers is done in float32 by the caller. */
-#define INT_BINARY(SUFFIX, T, UT)                                              \
-  BINARY_LOOP(add_##SUFFIX, T, T, (T)((UT)x + (UT)y))                          \
-  BINARY_LOOP(sub_##SUFFIX, T, T, (T)((UT)x - (UT)y))                          \
-  BINARY_LOOP(mul_##SUFFIX, T, T, (T)((UT)x * (UT)y))                          \
-  BINARY_LOOP(pow_##SUFFIX, T, T, oml_ipow(x, y, bad))                         \
-  BINARY_LOOP(min_##SUFFIX, T, T, x < y ? x : y)                               \
-  BINARY_LOOP(max_##SUFFIX, T, T, x > y ? x : y)                               \
-  BINARY_LOOP(fmod_##SUFFIX, T, T, oml_ifmod(x, y, bad))                       \
+#define INT_BINARY(SUFFIX, T)                                                  \
+  INT_OP(add, OML_ADD, SUFFIX, T)                                              \
+  INT_OP(sub, OML_SUB, SUFFIX, T)                                              \
+  INT_OP(mul, OML_MUL, SUFFIX, T)                                              \
+  INT_OP(pow, OML_POW, SUFFIX, T)                                              \
+  INT_OP(min, OML_MINIMUM, SUFFIX, T)                                          \
+  INT_OP(max, OML_MAXIMUM, SUFFIX, T)                                          \
+  INT_OP(fmod, OML_FMOD, SUFFIX, T)                                            \
   COMPARE_LOOPS(SUFFIX, T)                                                     \
   static const oml_loop_fn binary_##SUFFIX[OML_NUM_BINARY] = {                 \
       [OML_ADD] = add_##SUFFIX, [OML_SUB] = sub_##SUFFIX,                      \
@@ -159,9 +161,9 @@ INT_UNARY(u8, uint8_t, uint8_t)
 
 FLOAT_BINARY(f32, float)
 FLOAT_BINARY(f64, double)
-INT_BINARY(i32, int32_t, uint32_t)
-INT_BINARY(i64, int64_t, uint64_t)
-INT_BINARY(u8, uint8_t, uint32_t)
+INT_BINARY(i32, int32_t)
+INT_BINARY(i64, int64_t)
+INT_BINARY(u8, uint8_t)
 
 /* The one dtype switch: bool values are 0 and 1, so uint8 loops serve them. */
 static const oml_loop_fn *unary_table(int32_t dtype) {
@@ -211,26 +213,21 @@ int oml_cpu_binary(const oml_tensor *a, const oml_tensor *b, oml_tensor *out, in
 
 typedef struct clamp_ctx { double low, high; } clamp_ctx;
 
-#define CLAMP_LOOP(NAME, T)                                                                 \
-  static void NAME(char **p, const int64_t *s, int64_t n, void *ctx) {                      \
+#define CLAMP_LOOP(SUFFIX, T)                                                               \
+  static void clamp_##SUFFIX(char **p, const int64_t *s, int64_t n, void *ctx) {            \
     const clamp_ctx *c = ctx;                                                               \
     const T lo = (T)c->low, hi = (T)c->high;                                                \
-    for (int64_t i = 0; i < n; i++) {                                                       \
-      T x = *(const T *)(p[1] + i * s[1]);                                                  \
-      x = x < lo ? lo : x;                                                                  \
-      *(T *)(p[0] + i * s[0]) = x > hi ? hi : x;                                            \
-    }                                                                                       \
+    for (int64_t i = 0; i < n; i++)                                                         \
+      *(T *)(p[0] + i * s[0]) = oml_clamp_##SUFFIX(*(const T *)(p[1] + i * s[1]), lo, hi);  \
   }
 
-CLAMP_LOOP(clamp_f32, float)
-CLAMP_LOOP(clamp_f64, double)
-CLAMP_LOOP(clamp_i32, int32_t)
-CLAMP_LOOP(clamp_i64, int64_t)
-CLAMP_LOOP(clamp_u8, uint8_t)
+CLAMP_LOOP(f32, float)
+CLAMP_LOOP(f64, double)
+CLAMP_LOOP(i32, int32_t)
+CLAMP_LOOP(i64, int64_t)
+CLAMP_LOOP(u8, uint8_t)
 
-/* Bounds arrive already limited to the dtype's range (see ops/elementwise.c).
- * The upper bound is applied last, so that bounds that cross (integer bounds
- * rounded inwards: clamp(0.5, 0.7)) give it everywhere, as torch.clamp. */
+/* Bounds arrive already limited to the dtype's range (see ops/elementwise.c). */
 void oml_cpu_clamp(const oml_tensor *a, oml_tensor *out, double low, double high) {
   clamp_ctx c = {low, high};
   const oml_tensor *ops[2] = {out, a};

@@ -9,18 +9,14 @@
 #include <stdlib.h>
 
 /* For each of n_out output indices along one axis: the four taps' input
- * offsets (clamped index times stride) and weights. PyTorch guards the
- * index and the fraction the same way. */
+ * offsets (clamped index times stride) and weights. */
 #define TAPS(SUFFIX, T)                                                                                    \
   static void taps_##SUFFIX(int64_t n_in, int64_t n_out, int64_t stride, int32_t align_corners,            \
                             double scale_factor, int64_t *offset, T *weight) {                             \
     T scale = oml_cubic_scale_##SUFFIX(n_in, n_out, align_corners, scale_factor);                          \
     for (int64_t i = 0; i < n_out; i++) {                                                                  \
-      T src = oml_cubic_source_##SUFFIX(scale, i, align_corners);                                          \
-      int64_t i0 = (int64_t)floor(src);                                                                    \
-      if (i0 > n_in - 1) i0 = n_in - 1;                                                                    \
-      T t = src - (T)i0;                                                                                   \
-      t = t < 0 ? 0 : (t > 1 ? 1 : t);                                                                     \
+      T t;                                                                                                 \
+      int64_t i0 = oml_cubic_floor_##SUFFIX(scale, i, align_corners, n_in, &t);                            \
       oml_cubic_weights_##SUFFIX(t, weight + 4 * i);                                                       \
       for (int k = 0; k < 4; k++) offset[4 * i + k] = oml_cubic_clamp(i0 - 1 + k, n_in) * stride;          \
     }                                                                                                      \

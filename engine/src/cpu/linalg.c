@@ -1,8 +1,7 @@
 /* cpu/linalg.c — batched GEMM on OpenBLAS.
  *
- * Each matrix reaches BLAS where it lies: one whose last stride is 1 as a
- * row-major matrix, one whose first stride is 1 as a column-major one (a
- * transposed operand), so transposed views cost no copy.
+ * Each matrix reaches BLAS where it lies (core/blas_layout.h), so transposed
+ * views cost no copy.
  *
  * OpenBLAS always runs single-threaded (threads.c): its own worker threads
  * spin for a while after each GEMM and fight the OpenMP loops that follow
@@ -12,6 +11,7 @@
  * alone, never on the thread count, so neither do the results (BLAS's
  * kernels round a small block differently from a large one). */
 #include "linalg.h"
+#include "../core/blas_layout.h"
 
 #include <cblas.h>
 #include <limits.h>
@@ -25,69 +25,12 @@
 #define GEMM_PARTS 2
 #define GEMM_SPLIT_ALIGN 4
 
-/* How BLAS sees one matrix. */
-typedef struct layout {
-  int col_major;
-  int64_t ld; /* leading dimension, in elements */
-} layout;
-
-/* The layout of an r x c matrix with strides s0, s1; 0 when BLAS cannot read it. */
-static int matrix_layout(int64_t r, int64_t c, int64_t s0, int64_t s1, layout *l) {
-  int64_t row_ld = c > 1 ? c : 1, col_ld = r > 1 ? r : 1;
-  if (r == 0 || c == 0) {
-    l->col_major = 0;
-    l->ld = row_ld;
-    return 1;
-  }
-  if ((c == 1 || s1 == 1) && (r == 1 || s0 >= row_ld)) {
-    l->col_major = 0;
-    l->ld = r == 1 ? row_ld : s0;
-  } else if ((r == 1 || s0 == 1) && (c == 1 || s1 >= col_ld)) {
-    l->col_major = 1;
-    l->ld = c == 1 ? col_ld : s1;
-  } else {
-    return 0;
-  }
-  return l->ld <= INT_MAX;
-}
-
-static int tensor_layout(const oml_tensor *t, layout *l) {
-  int32_t nd = t->ndim_;
-  return matrix_layout(t->size_[nd - 2], t->size_[nd - 1], t->stride_[nd - 2], t->stride_[nd - 1], l);
-}
-
-int oml_cpu_blas_readable(const oml_tensor *t) {
-  layout l;
-  return t->ndim_ >= 2 && tensor_layout(t, &l);
-}
-
-int oml_cpu_blas_writable(const oml_tensor *t) {
-  layout l;
-  if (t->ndim_ < 2 || !tensor_layout(t, &l)) return 0;
-  if (t->numel_ == 0) return 1;
-  int32_t nd = t->ndim_;
-  int64_t r = t->size_[nd - 2], c = t->size_[nd - 1];
-  /* elements spanned so far, from the matrix outwards; each batch dim must step past it */
-  int64_t span = l.col_major ? (c - 1) * l.ld + r : (r - 1) * l.ld + c;
-  for (int32_t d = nd - 3; d >= 0; d--) {
-    if (t->size_[d] == 1) continue;
-    if (t->stride_[d] < span) return 0;
-    span += t->stride_[d] * (t->size_[d] - 1);
-  }
-  return 1;
-}
-
-int oml_cpu_blas_operand(const oml_tensor *t, oml_tensor *ready) {
-  if (oml_cpu_blas_readable(t)) return oml_tensor_alias(t, ready);
-  return oml_tensor_clone(t, ready);
-}
-
 /* ---- one product -------------------------------------------------------- */
 
 typedef struct gemm_plan {
   int32_t dtype;
   int64_t m, n, k;
-  layout a, b, out;
+  oml_blas_layout a, b, out;
   double alpha, beta;
 } gemm_plan;
 
@@ -176,9 +119,9 @@ void oml_cpu_gemm(const oml_tensor *a, const oml_tensor *b, oml_tensor *out, dou
   p.k = a->size_[nd - 1];
   p.alpha = alpha;
   p.beta = beta;
-  tensor_layout(a, &p.a);
-  tensor_layout(b, &p.b);
-  tensor_layout(out, &p.out);
+  oml_blas_tensor_layout(a, &p.a);
+  oml_blas_tensor_layout(b, &p.b);
+  oml_blas_tensor_layout(out, &p.out);
   int64_t batch = 1;
   for (int32_t d = 0; d < nd - 2; d++) batch *= out->size_[d];
   if (batch == 0 || p.m == 0 || p.n == 0) return;

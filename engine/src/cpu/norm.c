@@ -36,8 +36,9 @@
         }                                                                                         \
         ssd += part;                                                                              \
       }                                                                                           \
-      const double scale = (w ? w[ch] : 1) / sqrt(ssd / m + eps);                                 \
-      const T tscale = (T)scale, tshift = (T)((b ? b[ch] : 0) - mu * scale);                      \
+      double scale, shift;                                                                        \
+      oml_bn_train_affine(w ? w[ch] : 1, b ? b[ch] : 0, mu, ssd, m, eps, &scale, &shift);          \
+      const T tscale = (T)scale, tshift = (T)shift;                                               \
       for (int64_t i = 0; i < n; i++) {                                                           \
         const T *p = x + (i * c + ch) * s;                                                        \
         T *q = o + (i * c + ch) * s;                                                              \
@@ -71,9 +72,9 @@
       sum_dy[ch] = sg;                                                                            \
       dot[ch] = sd;                                                                               \
       if (dx == NULL) continue;                                                                   \
-      const double is = invstd[ch];                                                               \
-      const T a = (T)(is * (w ? w[ch] : 1));                                                      \
-      const T k = (T)(training ? sd * is * is / m : 0), gm = (T)(training ? sg / m : 0);          \
+      double da, dgm, dk;                                                                         \
+      oml_bn_backward_coefs(sg, sd, invstd[ch], w ? w[ch] : 1, m, training, &da, &dgm, &dk);       \
+      const T a = (T)da, k = (T)dk, gm = (T)dgm;                                                  \
       const T tmu = (T)mu;                                                                        \
       for (int64_t i = 0; i < n; i++) {                                                           \
         const T *p = x + (i * c + ch) * s, *g = dy + (i * c + ch) * s;                            \
@@ -164,10 +165,9 @@ int oml_cpu_batch_norm_train(const oml_tensor *x, oml_tensor *out, oml_bn_shape 
   double *scale = malloc(2 * (size_t)sh.c * sizeof(double) + 1);
   if (scale == NULL) return oml_error("out of memory for %lld channels", (long long)sh.c);
   double *shift = scale + sh.c;
-  for (int64_t ch = 0; ch < sh.c; ch++) {
-    scale[ch] = (w ? w[ch] : 1) / sqrt(var_sum[ch] / (double)sh.n + eps);
-    shift[ch] = (b ? b[ch] : 0) - mean[ch] * scale[ch];
-  }
+  for (int64_t ch = 0; ch < sh.c; ch++)
+    oml_bn_train_affine(w ? w[ch] : 1, b ? b[ch] : 0, mean[ch], var_sum[ch], (double)sh.n, eps, scale + ch,
+                        shift + ch);
   oml_cpu_batch_norm_affine(x, out, sh, scale, shift);
   free(scale);
   return 0;
@@ -193,11 +193,9 @@ int oml_cpu_batch_norm_backward(const oml_tensor *x, const oml_tensor *dy, oml_t
   double *coef = malloc(3 * (size_t)sh.c * sizeof(double) + 1);
   if (coef == NULL) return oml_error("out of memory for %lld channels", (long long)sh.c);
   const double m = (double)sh.n;
-  for (int64_t ch = 0; ch < sh.c; ch++) {
-    coef[ch] = invstd[ch] * (w ? w[ch] : 1);
-    coef[sh.c + ch] = training ? sum_dy[ch] / m : 0;
-    coef[2 * sh.c + ch] = training ? dot[ch] * invstd[ch] * invstd[ch] / m : 0;
-  }
+  for (int64_t ch = 0; ch < sh.c; ch++)
+    oml_bn_backward_coefs(sum_dy[ch], dot[ch], invstd[ch], w ? w[ch] : 1, m, training, coef + ch, coef + sh.c + ch,
+                          coef + 2 * sh.c + ch);
   if (f32) bn_backward_rows_f32((const float *)x->data_, (const float *)dy->data_, gi, sh, mean, sum_dy, dot, coef, 1);
   else bn_backward_rows_f64((const double *)x->data_, (const double *)dy->data_, gi, sh, mean, sum_dy, dot, coef, 1);
   free(coef);
@@ -220,7 +218,7 @@ int oml_cpu_batch_norm_backward(const oml_tensor *x, const oml_tensor *dy, oml_t
         double dev = p[j] - mu;                                                                   \
         ssd += dev * dev;                                                                         \
       }                                                                                           \
-      const double rstd = 1 / sqrt(ssd / (double)d + eps);                                        \
+      const double rstd = oml_norm_invstd(ssd, (double)d, eps);                                   \
       const T tm = (T)mu, tr = (T)rstd;                                                           \
       if (w) for (int64_t j = 0; j < d; j++) q[j] = (p[j] - tm) * tr * w[j];                      \
       else for (int64_t j = 0; j < d; j++) q[j] = (p[j] - tm) * tr;                               \
@@ -264,9 +262,8 @@ int oml_cpu_batch_norm_backward(const oml_tensor *x, const oml_tensor *dy, oml_t
             db += g[j];                                                                           \
           }                                                                                       \
         }                                                                                         \
-        /* PyTorch's form: dx = a*dy*w + b*x + c */                                               \
-        const double cb = (db * mu - ds) * rstd * rstd * rstd / (double)d;                        \
-        const double cc = -cb * mu - db * rstd / (double)d;                                       \
+        double cb, cc;                                                                            \
+        oml_ln_backward_coefs(ds, db, mu, rstd, (double)d, &cb, &cc);                             \
         const T ta = (T)rstd, tb = (T)cb, tc = (T)cc;                                             \
         T *q = dx + r * d;                                                                        \
         if (w) for (int64_t j = 0; j < d; j++) q[j] = ta * g[j] * w[j] + tb * p[j] + tc;          \

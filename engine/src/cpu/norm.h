@@ -7,11 +7,7 @@
 #define OML_CPU_NORM_H
 
 #include "../core/internal.h"
-
-/* Batch norm on input viewed as [n, c, s] (s: the product of the dims after 1). */
-typedef struct oml_bn_shape {
-  int64_t n, c, s;
-} oml_bn_shape;
+#include "../core/norm_math.h"
 
 /* Training: the batch's mean and sum of squared deviations per channel
  * (float64 sums, two passes), then out = (x - mean) * invstd * w + b with

@@ -11,8 +11,7 @@ static inline int64_t max64(int64_t a, int64_t b) { return a > b ? a : b; }
 
 /* ---- max ------------------------------------------------------------------- */
 
-/* NaN wins and propagates (the last NaN's index), as PyTorch's `val > max || isnan(val)`;
- * on ties the first maximum is kept */
+/* oml_pool_max_wins picks the maximum: NaN wins, ties keep the first */
 #define MAX_POOL_FORWARD(NAME, T)                                                                 \
   static void NAME(const T *x, T *out, int64_t *indices, const oml_pool2d *p) {                   \
     const int64_t H = p->in_h, W = p->in_w, oh_n = p->out_h, ow_n = p->out_w;                     \
@@ -22,18 +21,18 @@ static inline int64_t max64(int64_t a, int64_t b) { return a > b ? a : b; }
       T *o = out + pl * oh_n * ow_n;                                                              \
       int64_t *ix = indices ? indices + pl * oh_n * ow_n : NULL;                                  \
       for (int64_t oh = 0; oh < oh_n; oh++) {                                                     \
-        int64_t h0 = oh * p->sh - p->ph, h1 = min64(h0 + (p->kh - 1) * p->dh + 1, H);             \
-        while (h0 < 0) h0 += p->dh;                                                               \
+        int64_t h0, h1;                                                                           \
+        oml_pool_max_window(oh, p->sh, p->ph, p->kh, p->dh, H, &h0, &h1);                         \
         for (int64_t ow = 0; ow < ow_n; ow++) {                                                   \
-          int64_t w0 = ow * p->sw - p->pw, w1 = min64(w0 + (p->kw - 1) * p->dw + 1, W);           \
-          while (w0 < 0) w0 += p->dw;                                                             \
+          int64_t w0, w1;                                                                         \
+          oml_pool_max_window(ow, p->sw, p->pw, p->kw, p->dw, W, &w0, &w1);                       \
           /* a window that holds no input element keeps -inf and a valid index */                 \
-          int64_t best_i = min64(h0, H - 1) * W + min64(w0, W - 1);                                \
+          int64_t best_i = oml_pool_max_empty_index(h0, w0, H, W);                                 \
           T best = -INFINITY;                                                                     \
           for (int64_t ih = h0; ih < h1; ih += p->dh)                                             \
             for (int64_t iw = w0; iw < w1; iw += p->dw) {                                         \
               T v = in[ih * W + iw];                                                              \
-              if (v > best || isnan(v)) {                                                         \
+              if (oml_pool_max_wins(v, best)) {                                                   \
                 best = v;                                                                         \
                 best_i = ih * W + iw;                                                             \
               }                                                                                   \
@@ -64,8 +63,8 @@ static void max_forward_w3s2_f32(const float *x, float *out, int64_t *indices, c
     float row[2 * ROW_RUN + 1], best[ROW_RUN];
     int32_t at[ROW_RUN];
     for (int64_t oh = 0; oh < oh_n; oh++) {
-      int64_t h0 = oh * p->sh - p->ph, h1 = min64(h0 + (p->kh - 1) * p->dh + 1, H);
-      while (h0 < 0) h0 += p->dh;
+      int64_t h0, h1;
+      oml_pool_max_window(oh, p->sh, p->ph, p->kh, p->dh, H, &h0, &h1);
       for (int64_t ow0 = 0; ow0 < ow_n; ow0 += ROW_RUN) {
         int64_t count = min64(ROW_RUN, ow_n - ow0), x0 = 2 * ow0 - 1, width = 2 * count + 1;
         /* a window that holds no input element keeps -inf and a valid index */
@@ -109,37 +108,7 @@ static void max_forward_w3s2_f32(const float *x, float *out, int64_t *indices, c
 
 /* ---- average --------------------------------------------------------------- */
 
-/* PyTorch's window: clipped to the padded input, then to the input; the
- * divisor counts the padding (count_include_pad) or not. 0 for an empty window. */
-static inline int64_t avg_window(const oml_pool2d *p, int64_t oh, int64_t ow, int64_t *h0, int64_t *h1, int64_t *w0,
-                                 int64_t *w1) {
-  *h0 = oh * p->sh - p->ph;
-  *w0 = ow * p->sw - p->pw;
-  *h1 = min64(*h0 + p->kh, p->in_h + p->ph);
-  *w1 = min64(*w0 + p->kw, p->in_w + p->pw);
-  int64_t padded = (*h1 - *h0) * (*w1 - *w0);
-  *h0 = max64(*h0, 0);
-  *w0 = max64(*w0, 0);
-  *h1 = min64(*h1, p->in_h);
-  *w1 = min64(*w1, p->in_w);
-  if (*h0 >= *h1 || *w0 >= *w1) return 0;
-  return p->count_include_pad ? padded : (*h1 - *h0) * (*w1 - *w0);
-}
-
-/* PyTorch's adaptive window: [floor(i*n/m), ceil((i+1)*n/m)) */
-static inline void adaptive_window(int64_t i, int64_t n, int64_t m, int64_t *lo, int64_t *hi) {
-  *lo = i * n / m;
-  *hi = ((i + 1) * n + m - 1) / m;
-}
-
-static inline int64_t adaptive_windows(const oml_pool2d *p, int64_t oh, int64_t ow, int64_t *h0, int64_t *h1,
-                                       int64_t *w0, int64_t *w1) {
-  adaptive_window(oh, p->in_h, p->out_h, h0, h1);
-  adaptive_window(ow, p->in_w, p->out_w, w0, w1);
-  return (*h1 - *h0) * (*w1 - *w0);
-}
-
-/* WINDOW is avg_window or adaptive_windows: both give the bounds and the divisor */
+/* WINDOW is oml_pool_avg_window or oml_pool_adaptive_windows: both give the bounds and the divisor */
 #define AVG_FORWARD(NAME, T, WINDOW)                                                              \
   static void NAME(const T *x, T *out, const oml_pool2d *p) {                                     \
     const int64_t H = p->in_h, W = p->in_w, oh_n = p->out_h, ow_n = p->out_w;                     \
@@ -183,14 +152,14 @@ MAX_POOL_FORWARD(max_forward_f32, float)
 MAX_POOL_FORWARD(max_forward_f64, double)
 MAX_POOL_BACKWARD(max_backward_f32, float)
 MAX_POOL_BACKWARD(max_backward_f64, double)
-AVG_FORWARD(avg_forward_f32, float, avg_window)
-AVG_FORWARD(avg_forward_f64, double, avg_window)
-AVG_BACKWARD(avg_backward_f32, float, avg_window)
-AVG_BACKWARD(avg_backward_f64, double, avg_window)
-AVG_FORWARD(adaptive_forward_f32, float, adaptive_windows)
-AVG_FORWARD(adaptive_forward_f64, double, adaptive_windows)
-AVG_BACKWARD(adaptive_backward_f32, float, adaptive_windows)
-AVG_BACKWARD(adaptive_backward_f64, double, adaptive_windows)
+AVG_FORWARD(avg_forward_f32, float, oml_pool_avg_window)
+AVG_FORWARD(avg_forward_f64, double, oml_pool_avg_window)
+AVG_BACKWARD(avg_backward_f32, float, oml_pool_avg_window)
+AVG_BACKWARD(avg_backward_f64, double, oml_pool_avg_window)
+AVG_FORWARD(adaptive_forward_f32, float, oml_pool_adaptive_windows)
+AVG_FORWARD(adaptive_forward_f64, double, oml_pool_adaptive_windows)
+AVG_BACKWARD(adaptive_backward_f32, float, oml_pool_adaptive_windows)
+AVG_BACKWARD(adaptive_backward_f64, double, oml_pool_adaptive_windows)
 
 static int64_t *index_data(const oml_tensor *t) { return t ? (int64_t *)t->data_ : NULL; }
 

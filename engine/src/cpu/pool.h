@@ -5,12 +5,7 @@
 #define OML_CPU_POOL_H
 
 #include "../core/internal.h"
-
-typedef struct oml_pool2d {
-  int64_t planes, in_h, in_w, out_h, out_w;
-  int64_t kh, kw, sh, sw, ph, pw, dh, dw; /* adaptive pooling uses none of these */
-  int32_t count_include_pad;
-} oml_pool2d;
+#include "../core/pool_math.h"
 
 /* indices (int64, 1-based within each plane) may be NULL */
 void oml_cpu_max_pool2d_forward(const oml_tensor *x, oml_tensor *out, oml_tensor *indices, const oml_pool2d *p);

@@ -20,7 +20,7 @@
  * around, as PyTorch) and for counts, (value, index) pairs for arg-extremes.
  */
 #include "reduce.h"
-#include "../core/scalar_math.h"
+#include "../core/reduce_math.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -147,7 +147,7 @@ typedef struct kernel {
 #define ADD_SQ(a, x) do { double v_ = (double)(x); (a) += v_ * v_; } while (0)
 #define MAX_ABS(a, x) NAN_OR(a, fabs((double)(x)), >)
 #define MIN_ABS(a, x) NAN_OR(a, fabs((double)(x)), <)
-#define ADD_POW(a, x) (a) += pow(fabs((double)(x)), p)
+#define ADD_POW(a, x) (a) += oml_norm_term((double)(x), p)
 /* logsumexp's terms: m is the max, so the argument is <= 0; float32 takes
  * the vectorisable oml_expf */
 #define ADD_EXP(a, x) (a) += exp((double)(x) - m)
@@ -163,8 +163,8 @@ typedef struct kernel {
 typedef struct arg_f { double v; int64_t i; } arg_f;
 typedef struct arg_i { int64_t v; int64_t i; } arg_i;
 
-#define BEATS_MAX_F(x, b) ((x) > (b) || ((x) != (x) && (b) == (b)))
-#define BEATS_MIN_F(x, b) ((x) < (b) || ((x) != (x) && (b) == (b)))
+#define BEATS_MAX_F(x, b) oml_beats_max(x, b)
+#define BEATS_MIN_F(x, b) oml_beats_min(x, b)
 #define BEATS_MAX_I(x, b) ((x) > (b))
 #define BEATS_MIN_I(x, b) ((x) < (b))
 #define IS_NAN_F(x) ((x) != (x))
@@ -533,7 +533,7 @@ static void finish(double *v, int64_t n, int32_t how, double arg, const double *
     switch (how) {
     case F_DIV: v[i] /= arg; break;
     case F_SQRT_DIV: v[i] = sqrt(v[i] / arg); break;
-    case F_LOG_ADD: v[i] = isfinite(m[i]) ? log(v[i]) + m[i] : m[i]; break; /* m: the max */
+    case F_LOG_ADD: v[i] = oml_lse_finish(v[i], m[i]); break; /* m: the max */
     case F_SQRT: v[i] = sqrt(v[i]); break;
     default: v[i] = pow(v[i], 1.0 / arg); break; /* F_ROOT */
     }
@@ -557,7 +557,7 @@ static int acc_is_int(int32_t kind, int32_t dtype) { return kind == K_COUNT || !
  * result and the terms are not used). */
 static int lse_shift(const oml_tensor *a, const geometry *g, double *max, double *shift) {
   if (fold(a, g, K_MAX, max, NULL, 0)) return -1;
-  for (int64_t i = 0; i < g->outputs; i++) shift[i] = isfinite(max[i]) ? max[i] : 0;
+  for (int64_t i = 0; i < g->outputs; i++) shift[i] = oml_lse_shift(max[i]);
   return 0;
 }
 

@@ -78,6 +78,18 @@ __device__ static inline int64_t oml_geom_offset(const oml_geom &g, int64_t i) {
   return off;
 }
 
+/* oml_line_offset (internal.h) on a kernel's geometry: the element offset
+ * of the start of line i along dim. */
+__device__ static inline int64_t oml_geom_line_offset(const oml_geom &g, int32_t dim, int64_t i) {
+  int64_t off = 0;
+  for (int32_t d = g.ndim - 1; d >= 0; d--) {
+    if (d == dim) continue;
+    off += (i % g.size[d]) * g.stride[d];
+    i /= g.size[d];
+  }
+  return off;
+}
+
 /* ---- dtypes --------------------------------------------------------------
  * The one switch from an oml dtype to a C++ type: f(T()) for the math dtypes
  * (bool is stored as one byte, read as bool). float16/bfloat16 are storage

@@ -1,12 +1,16 @@
 /* ops/conv.c — conv2d forward and backward: argument checks, the output
- * geometry, and contiguous work tensors for the CPU kernels. */
+ * geometry, and contiguous work tensors for the CPU or CUDA kernels. */
 #include "../core/internal.h"
 #include "../cpu/conv.h"
+#ifdef OML_WITH_CUDA
+#include "../cuda/conv.h"
+#endif
 
 #include <limits.h>
+#include <stdio.h>
 
 static int check_same_dtype(const oml_tensor *t, const char *what, const oml_tensor *input) {
-  if (oml_check_float(t, what)) return -1;
+  if (oml_check_real(t, what) || oml_check_device(t, what, input, "input")) return -1;
   if (t->dtype_ != input->dtype_)
     return oml_error("%s is %s but input is %s; convert one so that both have one dtype", what,
                      oml_dtype_name(t->dtype_), oml_dtype_name(input->dtype_));
@@ -26,7 +30,7 @@ static int conv_geometry(const oml_tensor *input, const oml_tensor *weight, int3
                          int32_t pad_h, int32_t pad_w, int32_t dilation_h, int32_t dilation_w, int32_t groups,
                          oml_conv2d_geometry *g) {
   char a[OML_SHAPE_BUF], b[OML_SHAPE_BUF];
-  if (oml_check_float(input, "input") || check_same_dtype(weight, "weight", input)) return -1;
+  if (oml_check_real(input, "input") || check_same_dtype(weight, "weight", input)) return -1;
   if (input->ndim_ != 4) return oml_error("input must be 4-d [N,C,H,W] (got shape %s)", oml_shape_str(input, a));
   if (weight->ndim_ != 4)
     return oml_error("weight must be 4-d [O,C/groups,kH,kW] (got shape %s)", oml_shape_str(weight, a));
@@ -75,7 +79,7 @@ static int work_tensor(oml_tensor *t, const oml_tensor *const *reads, int nreads
   for (int i = 0; i < nreads; i++) direct = direct && !shares(t, reads[i]);
   if (direct) return oml_tensor_alias(t, work);
   if (keep_values) return oml_tensor_clone(t, work);
-  return oml_tensor_empty(work, t->ndim_, t->size_, t->dtype_, OML_CPU);
+  return oml_tensor_empty(work, t->ndim_, t->size_, t->dtype_, t->device_);
 }
 
 /* Writes work back into t when work is a separate tensor. */
@@ -92,11 +96,15 @@ int oml_conv2d_forward(const oml_tensor *input, oml_tensor *out, const oml_tenso
   if (bias && (check_same_dtype(bias, "bias", input) || check_shape(bias, "bias", 1, &g.o))) return -1;
   int64_t size[4] = {g.n, g.o, g.ho, g.wo};
   int fresh = out->storage_ == NULL;
-  if (oml_out_prepare(out, 4, size, input->dtype_, OML_CPU)) return -1;
+  if (oml_out_prepare(out, 4, size, input->dtype_, input->device_)) return -1;
   const oml_tensor *reads[3] = {input, weight, bias};
   oml_tensor w = oml_tensor_unset(), work = oml_tensor_unset();
   int rc = oml_tensor_contiguous(weight, &w);
   if (rc == 0) rc = work_tensor(out, reads, 3, 0, &work);
+#ifdef OML_WITH_CUDA
+  if (rc == 0 && input->device_ != OML_CPU) rc = oml_cuda_conv2d_forward(input, &w, bias, &work, &g);
+  else
+#endif
   if (rc == 0) rc = oml_cpu_conv2d_forward(input, &w, bias, &work, &g);
   if (rc == 0) rc = work_done(out, &work);
   oml_tensor_release(&w);
@@ -123,7 +131,7 @@ int oml_conv2d_backward(const oml_tensor *input, const oml_tensor *grad_out, oml
     return -1;
   if (shares(grad_weight, grad_bias)) return oml_error("grad_weight and grad_bias share storage");
   int fresh = grad_input && grad_input->storage_ == NULL;
-  if (grad_input && oml_out_prepare(grad_input, 4, input->size_, input->dtype_, OML_CPU)) return -1;
+  if (grad_input && oml_out_prepare(grad_input, 4, input->size_, input->dtype_, input->device_)) return -1;
   /* every result is computed apart from what the kernels read */
   const oml_tensor *reads[5] = {input, grad_out, weight, grad_weight, grad_bias};
   oml_tensor w = oml_tensor_unset(), gi = oml_tensor_unset(), gw = oml_tensor_unset(), gb = oml_tensor_unset();
@@ -131,6 +139,12 @@ int oml_conv2d_backward(const oml_tensor *input, const oml_tensor *grad_out, oml
   if (rc == 0 && grad_input) rc = work_tensor(grad_input, reads, 5, 0, &gi);
   if (rc == 0 && grad_weight) rc = work_tensor(grad_weight, reads, 3, 1, &gw);
   if (rc == 0 && grad_bias) rc = work_tensor(grad_bias, reads, 3, 1, &gb);
+#ifdef OML_WITH_CUDA
+  if (rc == 0 && input->device_ != OML_CPU)
+    rc = oml_cuda_conv2d_backward(input, grad_out, grad_input ? &gi : NULL, &w, grad_weight ? &gw : NULL,
+                                  grad_bias ? &gb : NULL, &g);
+  else
+#endif
   if (rc == 0)
     rc = oml_cpu_conv2d_backward(input, grad_out, grad_input ? &gi : NULL, &w, grad_weight ? &gw : NULL,
                                  grad_bias ? &gb : NULL, &g);

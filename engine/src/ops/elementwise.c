@@ -1,7 +1,12 @@
 /* ops/elementwise.c — unary, binary, clamp and where: checks, result dtype
- * (PyTorch's promotion), broadcasting, then the CPU kernels. */
+ * (PyTorch's promotion), broadcasting, then the CPU or CUDA kernels (run()'s
+ * temporaries and copies work on any device; the kernels are chosen by
+ * out's device). */
 #include "../core/internal.h"
 #include "../cpu/elementwise.h"
+#ifdef OML_WITH_CUDA
+#include "../cuda/elementwise.h"
+#endif
 
 #include <math.h>
 
@@ -64,11 +69,14 @@ static int run(kernel_fn kernel, int32_t nin, const oml_tensor *const *ins, oml_
 /* ---- unary -------------------------------------------------------------- */
 
 static int unary_kernel(const oml_tensor *const *ins, oml_tensor *out, const void *arg) {
+#ifdef OML_WITH_CUDA
+  if (out->device_ != OML_CPU) return oml_cuda_unary(ins[0], out, *(const int32_t *)arg);
+#endif
   return oml_cpu_unary(ins[0], out, *(const int32_t *)arg);
 }
 
 int oml_unary(const oml_tensor *a, oml_tensor *out, int32_t op) {
-  if (oml_check_math(a, "the input") || oml_check_cpu(a, "the input")) return -1;
+  if (oml_check_math(a, "the input")) return -1;
   if (op < 0 || op >= OML_NUM_UNARY) return oml_error("unknown unary op %d", op);
   int keeps_integers = op == OML_NEG || op == OML_ABS || op == OML_SIGN || op == OML_SQUARE || op == OML_FLOOR ||
                        op == OML_CEIL || op == OML_ROUND || op == OML_TRUNC;
@@ -111,6 +119,9 @@ static int binary_dtypes(int32_t op, int32_t da, int32_t db, int32_t *k, int32_t
 }
 
 static int binary_kernel(const oml_tensor *const *ins, oml_tensor *out, const void *arg) {
+#ifdef OML_WITH_CUDA
+  if (out->device_ != OML_CPU) return oml_cuda_binary(ins[0], ins[1], out, *(const int32_t *)arg);
+#endif
   return oml_cpu_binary(ins[0], ins[1], out, *(const int32_t *)arg);
 }
 
@@ -141,7 +152,7 @@ static int binary(const oml_tensor *a, const oml_tensor *b, oml_tensor *out, int
 
 int oml_binary(const oml_tensor *a, const oml_tensor *b, oml_tensor *out, int32_t op) {
   if (oml_check_math(a, "the first input") || oml_check_math(b, "the second input")) return -1;
-  if (oml_check_cpu(a, "the first input") || oml_check_cpu(b, "the second input")) return -1;
+  if (oml_check_same_device(a, b)) return -1;
   if (op < 0 || op >= OML_NUM_BINARY) return oml_error("unknown binary op %d", op);
   return binary(a, b, out, op);
 }
@@ -151,7 +162,7 @@ int oml_binary(const oml_tensor *a, const oml_tensor *b, oml_tensor *out, int32_
  * bool tensor's result float32, and an integer makes a bool tensor's
  * arithmetic int64. */
 int oml_binary_scalar(const oml_tensor *a, oml_tensor *out, int32_t op, double s, int32_t scalar_first) {
-  if (oml_check_math(a, "the input") || oml_check_cpu(a, "the input")) return -1;
+  if (oml_check_math(a, "the input")) return -1;
   if (op < 0 || op >= OML_NUM_BINARY) return oml_error("unknown binary op %d", op);
   int integral = s == floor(s) && fabs(s) < 9223372036854775808.0; /* an int64 holds it */
   int32_t sdtype = a->dtype_;
@@ -161,15 +172,23 @@ int oml_binary_scalar(const oml_tensor *a, oml_tensor *out, int32_t op, double s
   }
   if (!oml_is_floating(a->dtype_) && !integral) sdtype = OML_FLOAT32;
   else if (a->dtype_ == OML_BOOL && !((s == 0 || s == 1) && is_comparison(op))) sdtype = OML_INT64;
+  if (a->device_ != OML_CPU) { /* a 0-d device tensor, filled on the device (no wait for the host) */
+    oml_tensor st = oml_tensor_unset();
+    int rc = oml_tensor_empty(&st, 0, NULL, sdtype, a->device_);
+    if (rc == 0) rc = oml_fill(&st, s);
+    if (rc == 0) rc = scalar_first ? binary(&st, a, out, op) : binary(a, &st, out, op);
+    oml_tensor_release(&st);
+    return rc;
+  }
   /* the scalar as a 0-d tensor over a stack buffer; its storage is never freed */
   uint64_t value = 0;
-  oml_storage storage = {(char *)&value, sizeof value, a->device_, 1};
+  oml_storage storage = {(char *)&value, sizeof value, OML_CPU, 1};
   oml_tensor st = oml_tensor_unset();
   st.data_ = (char *)&value;
   st.storage_ = &storage;
   st.numel_ = 1;
   st.dtype_ = sdtype;
-  st.device_ = a->device_;
+  st.device_ = OML_CPU;
   oml_store((char *)&value, sdtype, s);
   return scalar_first ? binary(&st, a, out, op) : binary(a, &st, out, op);
 }
@@ -178,12 +197,15 @@ int oml_binary_scalar(const oml_tensor *a, oml_tensor *out, int32_t op, double s
 
 static int clamp_kernel(const oml_tensor *const *ins, oml_tensor *out, const void *arg) {
   const double *bounds = arg;
+#ifdef OML_WITH_CUDA
+  if (out->device_ != OML_CPU) return oml_cuda_clamp(ins[0], out, bounds[0], bounds[1]);
+#endif
   oml_cpu_clamp(ins[0], out, bounds[0], bounds[1]);
   return 0;
 }
 
 int oml_clamp(const oml_tensor *a, oml_tensor *out, double low, double high) {
-  if (oml_check_math(a, "the input") || oml_check_cpu(a, "the input")) return -1;
+  if (oml_check_math(a, "the input")) return -1;
   if (a->dtype_ == OML_BOOL) return oml_error("clamp is not defined for bool tensors");
   if (low != low || high != high) return oml_error("clamp bounds must not be NaN");
   if (low > high) return oml_error("the lower bound %g is above the upper bound %g", low, high);
@@ -201,14 +223,16 @@ int oml_clamp(const oml_tensor *a, oml_tensor *out, double low, double high) {
 
 static int where_kernel(const oml_tensor *const *ins, oml_tensor *out, const void *arg) {
   (void)arg;
+#ifdef OML_WITH_CUDA
+  if (out->device_ != OML_CPU) return oml_cuda_where(ins[0], ins[1], ins[2], out);
+#endif
   oml_cpu_where(ins[0], ins[1], ins[2], out);
   return 0;
 }
 
 int oml_where(const oml_tensor *cond, const oml_tensor *a, const oml_tensor *b, oml_tensor *out) {
-  if (oml_check_cpu(cond, "the condition") || oml_check_math(a, "the first input") ||
-      oml_check_math(b, "the second input") || oml_check_cpu(a, "the first input") ||
-      oml_check_cpu(b, "the second input"))
+  if (oml_check_set(cond, "the condition") || oml_check_math(a, "the first input") ||
+      oml_check_math(b, "the second input") || oml_check_same_device(cond, a) || oml_check_same_device(a, b))
     return -1;
   if (cond->dtype_ != OML_BOOL)
     return oml_error("the condition must be a bool tensor (got %s)", oml_dtype_name(cond->dtype_));

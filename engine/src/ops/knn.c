@@ -1,13 +1,17 @@
 /* ops/knn.c — the exact k-NN search: argument checks, the outputs, and the
- * inputs in the layout the kernel reads; then cpu/knn.c. */
+ * inputs in the layout the kernel reads; then cpu/knn.c or cuda/knn.cu. */
 #include "../core/internal.h"
 #include "../cpu/knn.h"
+#ifdef OML_WITH_CUDA
+#include "../cuda/knn.h"
+#endif
 
 #include <limits.h>
+#include <stdio.h>
 
 static int check_embeddings(const oml_tensor *t, const char *what) {
   char s[OML_SHAPE_BUF];
-  if (oml_check_float(t, what)) return -1;
+  if (oml_check_real(t, what)) return -1;
   if (t->ndim_ != 2) return oml_error("%s must be a 2-d tensor [n,d] (got shape %s)", what, oml_shape_str(t, s));
   return 0;
 }
@@ -39,10 +43,12 @@ static int kernel_input(const oml_tensor *t, oml_tensor *const *outputs, oml_ten
   return copy ? oml_tensor_clone(t, ready) : oml_tensor_alias(t, ready);
 }
 
-/* t (int32 or int64, 1-d of size n) as a fresh contiguous int64 tensor. */
-static int int64_vector(const oml_tensor *t, const char *what, int64_t n, oml_tensor *out) {
+/* t (int32 or int64, 1-d of size n, on the queries' device) as a fresh
+ * contiguous int64 tensor on the CPU. */
+static int int64_vector(const oml_tensor *t, const char *what, int64_t n, const oml_tensor *queries,
+                        oml_tensor *out) {
   char s[OML_SHAPE_BUF];
-  if (oml_check_index_dtype(t, what) || oml_check_cpu(t, what)) return -1;
+  if (oml_check_index_dtype(t, what) || oml_check_device(t, what, queries, "the query tensor")) return -1;
   if (t->ndim_ != 1 || t->size_[0] != n)
     return oml_error("%s must be a 1-d tensor of size %lld (got shape %s)", what, (long long)n, oml_shape_str(t, s));
   return oml_tensor_to(t, out, OML_INT64, OML_CPU);
@@ -60,11 +66,23 @@ static int self_rows(oml_tensor *self, int64_t ng) {
   return 0;
 }
 
+/* t (when set) replaced by its copy on device. */
+static int to_device(oml_tensor *t, int32_t device) {
+  if (t->storage_ == NULL) return 0;
+  oml_tensor moved = oml_tensor_unset();
+  if (oml_tensor_to(t, &moved, t->dtype_, device)) return -1;
+  oml_tensor_release(t);
+  *t = moved;
+  return 0;
+}
+
 static int check_args(const oml_tensor *queries, const oml_tensor *gallery, const oml_tensor *query_sequence,
                       const oml_tensor *gallery_sequence, oml_tensor *const *outputs, int64_t k,
                       int64_t query_block, int64_t gallery_block) {
   char sq[OML_SHAPE_BUF], sg[OML_SHAPE_BUF];
-  if (check_embeddings(queries, "queries") || check_embeddings(gallery, "gallery")) return -1;
+  if (check_embeddings(queries, "queries") || check_embeddings(gallery, "gallery") ||
+      oml_check_device(gallery, "the gallery", queries, "the query tensor"))
+    return -1;
   if (queries->dtype_ != gallery->dtype_)
     return oml_error("queries are %s but gallery is %s", oml_dtype_name(queries->dtype_),
                      oml_dtype_name(gallery->dtype_));
@@ -99,18 +117,24 @@ int oml_knn_search(const oml_tensor *queries, const oml_tensor *gallery, const o
   oml_tensor self = oml_tensor_unset(), qseq = oml_tensor_unset(), gseq = oml_tensor_unset();
   oml_tensor q = oml_tensor_unset(), g = oml_tensor_unset();
   int rc = 0;
+  /* the vectors are checked on the CPU (self_index's range decides whether
+   * the search runs), then go to the queries' device */
   if (self_index != NULL) {
-    rc = int64_vector(self_index, "self_index", nq, &self);
+    rc = int64_vector(self_index, "self_index", nq, queries, &self);
     if (rc == 0) rc = self_rows(&self, ng);
   }
-  if (rc == 0 && query_sequence != NULL) rc = int64_vector(query_sequence, "query_sequence", nq, &qseq);
-  if (rc == 0 && gallery_sequence != NULL) rc = int64_vector(gallery_sequence, "gallery_sequence", ng, &gseq);
+  if (rc == 0 && query_sequence != NULL) rc = int64_vector(query_sequence, "query_sequence", nq, queries, &qseq);
+  if (rc == 0 && gallery_sequence != NULL)
+    rc = int64_vector(gallery_sequence, "gallery_sequence", ng, queries, &gseq);
+  int32_t device = queries->device_;
+  if (rc == 0 && device != OML_CPU)
+    rc = to_device(&self, device) || to_device(&qseq, device) || to_device(&gseq, device) ? -1 : 0;
 
   int fresh[3];
   for (int i = 0; i < 3; i++) fresh[i] = outputs[i] != NULL && outputs[i]->storage_ == NULL;
-  if (rc == 0) rc = oml_out_prepare(distances, 2, size, queries->dtype_, OML_CPU);
-  if (rc == 0) rc = oml_out_prepare(indices, 2, size, OML_INT64, OML_CPU);
-  if (rc == 0 && counts != NULL) rc = oml_out_prepare(counts, 1, &nq, OML_INT64, OML_CPU);
+  if (rc == 0) rc = oml_out_prepare(distances, 2, size, queries->dtype_, device);
+  if (rc == 0) rc = oml_out_prepare(indices, 2, size, OML_INT64, device);
+  if (rc == 0 && counts != NULL) rc = oml_out_prepare(counts, 1, &nq, OML_INT64, device);
   if (rc == 0) rc = kernel_input(queries, outputs, &q);
   if (rc == 0) rc = kernel_input(gallery, outputs, &g);
   if (rc == 0) {
@@ -127,7 +151,11 @@ int oml_knn_search(const oml_tensor *queries, const oml_tensor *gallery, const o
       .query_block = query_block,
       .gallery_block = gallery_block,
     };
-    rc = oml_cpu_knn_search(&p);
+#ifdef OML_WITH_CUDA
+    if (device != OML_CPU) rc = oml_cuda_knn_search(&p);
+    else
+#endif
+      rc = oml_cpu_knn_search(&p);
   }
   oml_tensor_release(&self);
   oml_tensor_release(&qseq);

@@ -1,12 +1,19 @@
 /* ops/linalg.c — mm, addmm, bmm and matmul: checks, result shapes, and the
- * plumbing that hands BLAS views it can read without copies. */
+ * plumbing that hands BLAS views it can read without copies (OpenBLAS on the
+ * CPU, cuBLAS on a device; core/blas_layout.h decides for both). */
+#include "../core/blas_layout.h"
 #include "../core/internal.h"
 #include "../cpu/linalg.h"
+#ifdef OML_WITH_CUDA
+#include "../cuda/linalg.h"
+#endif
 
 #include <limits.h>
+#include <stdio.h>
 
 static int check_inputs(const oml_tensor *a, const oml_tensor *b) {
-  if (oml_check_float(a, "the first input") || oml_check_float(b, "the second input")) return -1;
+  if (oml_check_real(a, "the first input") || oml_check_real(b, "the second input")) return -1;
+  if (oml_check_device(b, "the second input", a, "the first input")) return -1;
   if (a->dtype_ != b->dtype_)
     return oml_error("the inputs are %s and %s; convert one so that both have one dtype",
                      oml_dtype_name(a->dtype_), oml_dtype_name(b->dtype_));
@@ -32,6 +39,15 @@ static int check_blas_sizes(int64_t m, int64_t n, int64_t k) {
   return 0;
 }
 
+/* out[i] = alpha * a[i] @ b[i] + beta * out[i] on out's device (cpu/linalg.h's contract). */
+static int gemm(const oml_tensor *a, const oml_tensor *b, oml_tensor *out, double alpha, double beta) {
+#ifdef OML_WITH_CUDA
+  if (out->device_ != OML_CPU) return oml_cuda_gemm(a, b, out, alpha, beta);
+#endif
+  oml_cpu_gemm(a, b, out, alpha, beta);
+  return 0;
+}
+
 /* BLAS must not write memory it reads, even as the very same view (which
  * oml_may_overlap allows), so its inputs are kept apart from out by storage. */
 static int shares(const oml_tensor *a, const oml_tensor *b) { return a->storage_ == b->storage_; }
@@ -50,13 +66,13 @@ static int same_view(const oml_tensor *a, const oml_tensor *b) {
 static int gemm_into(const oml_tensor *a, const oml_tensor *b, const oml_tensor *c, oml_tensor *out, double alpha,
                      double beta) {
   int use_c = c != NULL && beta != 0;
-  int direct = oml_cpu_blas_writable(out) && !shares(out, a) && !shares(out, b) &&
+  int direct = oml_blas_writable(out) && !shares(out, a) && !shares(out, b) &&
                !(use_c && oml_may_overlap(c, out));
   oml_tensor work = oml_tensor_unset();
   int rc = direct ? oml_tensor_alias(out, &work)
-                  : oml_tensor_empty(&work, out->ndim_, out->size_, out->dtype_, OML_CPU);
+                  : oml_tensor_empty(&work, out->ndim_, out->size_, out->dtype_, out->device_);
   if (rc == 0 && use_c && !same_view(&work, c)) rc = oml_copy(c, &work);
-  if (rc == 0) oml_cpu_gemm(a, b, &work, alpha, use_c ? beta : 0);
+  if (rc == 0) rc = gemm(a, b, &work, alpha, use_c ? beta : 0);
   if (rc == 0 && !direct) rc = oml_copy(&work, out);
   oml_tensor_release(&work);
   return rc;
@@ -69,10 +85,10 @@ static int matrix_product(const oml_tensor *c, const oml_tensor *a, const oml_te
   int64_t size[2] = {a->size_[0], b->size_[1]};
   if (check_blas_sizes(size[0], size[1], a->size_[1])) return -1;
   int fresh = out->storage_ == NULL;
-  if (oml_out_prepare(out, 2, size, a->dtype_, OML_CPU)) return -1;
+  if (oml_out_prepare(out, 2, size, a->dtype_, a->device_)) return -1;
   oml_tensor ar = oml_tensor_unset(), br = oml_tensor_unset();
-  int rc = oml_cpu_blas_operand(a, &ar);
-  if (rc == 0) rc = oml_cpu_blas_operand(b, &br);
+  int rc = oml_blas_operand(a, &ar);
+  if (rc == 0) rc = oml_blas_operand(b, &br);
   if (rc == 0) rc = gemm_into(&ar, &br, c, out, alpha, beta);
   oml_tensor_release(&ar);
   oml_tensor_release(&br);
@@ -88,7 +104,8 @@ int oml_mm(const oml_tensor *a, const oml_tensor *b, oml_tensor *out) {
 
 int oml_addmm(const oml_tensor *c, const oml_tensor *a, const oml_tensor *b, oml_tensor *out, double beta,
               double alpha) {
-  if (oml_check_float(c, "the added tensor") || check_inputs(a, b) || check_ndim(a, b, 2)) return -1;
+  if (oml_check_real(c, "the added tensor") || check_inputs(a, b) || check_ndim(a, b, 2)) return -1;
+  if (oml_check_device(c, "the added tensor", a, "the first input")) return -1;
   if (c->dtype_ != a->dtype_)
     return oml_error("the added tensor is %s but the inputs are %s", oml_dtype_name(c->dtype_),
                      oml_dtype_name(a->dtype_));
@@ -111,10 +128,10 @@ int oml_bmm(const oml_tensor *a, const oml_tensor *b, oml_tensor *out) {
   int64_t size[3] = {a->size_[0], a->size_[1], b->size_[2]};
   if (check_blas_sizes(size[1], size[2], a->size_[2])) return -1;
   int fresh = out->storage_ == NULL;
-  if (oml_out_prepare(out, 3, size, a->dtype_, OML_CPU)) return -1;
+  if (oml_out_prepare(out, 3, size, a->dtype_, a->device_)) return -1;
   oml_tensor ar = oml_tensor_unset(), br = oml_tensor_unset();
-  int rc = oml_cpu_blas_operand(a, &ar);
-  if (rc == 0) rc = oml_cpu_blas_operand(b, &br);
+  int rc = oml_blas_operand(a, &ar);
+  if (rc == 0) rc = oml_blas_operand(b, &br);
   if (rc == 0) rc = gemm_into(&ar, &br, NULL, out, 1, 0);
   oml_tensor_release(&ar);
   oml_tensor_release(&br);
@@ -139,8 +156,8 @@ static int folded(const oml_tensor *a2, const oml_tensor *b2, oml_tensor *full, 
   if (ok) {
     oml_tensor ar = oml_tensor_unset(), br = oml_tensor_unset();
     *rc = check_blas_sizes(rows, n, k);
-    if (*rc == 0) *rc = oml_cpu_blas_operand(&af, &ar);
-    if (*rc == 0) *rc = oml_cpu_blas_operand(b2, &br);
+    if (*rc == 0) *rc = oml_blas_operand(&af, &ar);
+    if (*rc == 0) *rc = oml_blas_operand(b2, &br);
     if (*rc == 0) *rc = gemm_into(&ar, &br, NULL, &of, 1, 0);
     oml_tensor_release(&ar);
     oml_tensor_release(&br);
@@ -158,8 +175,8 @@ static int batched(const oml_tensor *a2, const oml_tensor *b2, oml_tensor *full)
   memcpy(bsize, full->size_, sizeof bsize);
   asize[nd - 1] = bsize[nd - 2] = a2->size_[a2->ndim_ - 1];
   oml_tensor ar = oml_tensor_unset(), br = oml_tensor_unset(), ae = oml_tensor_unset(), be = oml_tensor_unset();
-  int rc = oml_cpu_blas_operand(a2, &ar);
-  if (rc == 0) rc = oml_cpu_blas_operand(b2, &br);
+  int rc = oml_blas_operand(a2, &ar);
+  if (rc == 0) rc = oml_blas_operand(b2, &br);
   if (rc == 0) rc = oml_tensor_expand(&ar, &ae, nd, asize);
   if (rc == 0) rc = oml_tensor_expand(&br, &be, nd, bsize);
   if (rc == 0) rc = gemm_into(&ae, &be, NULL, full, 1, 0);
@@ -196,7 +213,7 @@ static int matmul_matrices(const oml_tensor *a, const oml_tensor *b, const oml_t
   for (int32_t d = 0; d < nd; d++) /* the result drops the dims added for 1-d inputs */
     if (!(d == nd - 2 && a->ndim_ == 1) && !(d == nd - 1 && b->ndim_ == 1)) final[nf++] = size[d];
   int fresh = out->storage_ == NULL;
-  if (oml_out_prepare(out, nf, final, a->dtype_, OML_CPU)) return -1;
+  if (oml_out_prepare(out, nf, final, a->dtype_, a->device_)) return -1;
   oml_tensor full = oml_tensor_unset(); /* out with the added dims put back */
   int rc = oml_tensor_alias(out, &full);
   if (rc == 0 && a->ndim_ == 1) rc = oml_tensor_unsqueeze(&full, &full, nd - 2);

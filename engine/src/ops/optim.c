@@ -1,10 +1,14 @@
 /* ops/optim.c — the optimizers' fused updates: checks of the tensors and
- * hyperparameters, the scalars PyTorch derives from them, then the CPU
- * kernels. */
+ * hyperparameters, the scalars PyTorch derives from them, then the kernels
+ * of the parameter's device. */
 #include "../core/internal.h"
 #include "../cpu/optim.h"
+#ifdef OML_WITH_CUDA
+#include "../cuda/optim.h"
+#endif
 
 #include <math.h>
+#include <stdio.h>
 
 /* The two tensors lie in one storage and touch a common element. */
 static int share_memory(const oml_tensor *a, const oml_tensor *b) {
@@ -15,21 +19,22 @@ static int share_memory(const oml_tensor *a, const oml_tensor *b) {
   return alo <= ahi && blo <= bhi && alo <= bhi && blo <= ahi;
 }
 
-/* param: a set, contiguous float32/float64 CPU tensor. */
+/* param: a set, contiguous float32/float64 tensor. */
 static int check_param(const oml_tensor *param) {
   if (param == NULL) return oml_error("no parameter tensor");
-  if (oml_check_float(param, "the parameter")) return -1;
+  if (oml_check_real(param, "the parameter")) return -1;
   if (!oml_tensor_is_contiguous(param)) return oml_error("the parameter must be contiguous");
   return 0;
 }
 
-/* t has param's shape and dtype and is contiguous; a written tensor
+/* t has param's device, shape and dtype and is contiguous; a written tensor
  * (writes = 1) shares no memory with param, a read one may be param itself
  * but no other view of its memory. */
 static int check_like(const oml_tensor *t, const oml_tensor *param, const char *what, int writes) {
   char a[OML_SHAPE_BUF], b[OML_SHAPE_BUF];
   if (t == NULL) return oml_error("no %s tensor", what);
-  if (oml_check_float(t, what)) return -1;
+  if (oml_check_real(t, what)) return -1;
+  if (oml_check_device(t, what, param, "the parameter")) return -1;
   if (t->dtype_ != param->dtype_)
     return oml_error("%s is %s but the parameter is %s", what, oml_dtype_name(t->dtype_),
                      oml_dtype_name(param->dtype_));
@@ -70,7 +75,11 @@ int oml_sgd_step(oml_tensor *param, const oml_tensor *grad, oml_tensor *momentum
     if (oml_may_overlap(grad, momentum_buffer)) return oml_error("the gradient shares memory with the momentum buffer");
   }
   oml_sgd_scalars s = {-lr, momentum, 1 - dampening, weight_decay, nesterov != 0, step == 1};
-  oml_cpu_sgd_step(param, grad, momentum != 0 ? momentum_buffer : NULL, s);
+  oml_tensor *buffer = momentum != 0 ? momentum_buffer : NULL;
+#ifdef OML_WITH_CUDA
+  if (param->device_ != OML_CPU) return oml_cuda_sgd_step(param, grad, buffer, s);
+#endif
+  oml_cpu_sgd_step(param, grad, buffer, s);
   return 0;
 }
 
@@ -103,6 +112,9 @@ int oml_adam_step(oml_tensor *param, const oml_tensor *grad, oml_tensor *exp_avg
       .bias_correction2_sqrt = sqrt(bias_correction2),
       .eps = eps,
   };
+#ifdef OML_WITH_CUDA
+  if (param->device_ != OML_CPU) return oml_cuda_adam_step(param, grad, exp_avg, exp_avg_sq, s);
+#endif
   oml_cpu_adam_step(param, grad, exp_avg, exp_avg_sq, s);
   return 0;
 }

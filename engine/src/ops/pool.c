@@ -1,12 +1,17 @@
 /* ops/pool.c — 2-d max, average and adaptive average pooling: checks and
  * output sizes (PyTorch's formulas, ceil_mode included), then the kernels of
- * cpu/pool on contiguous data. */
+ * cpu/pool or cuda/pool on contiguous data. */
 #include "../core/internal.h"
 #include "../cpu/pool.h"
+#ifdef OML_WITH_CUDA
+#include "../cuda/pool.h"
+#endif
+
+#include <stdio.h>
 
 /* [N,C,H,W] or [C,H,W]: the planes and the plane's sizes; every dim but N must be non-empty */
 static int pool_input(const oml_tensor *t, const char *what, oml_pool2d *p) {
-  if (oml_check_float(t, what)) return -1;
+  if (oml_check_real(t, what)) return -1;
   char s[OML_SHAPE_BUF];
   if (t->ndim_ != 3 && t->ndim_ != 4)
     return oml_error("%s must be [N,C,H,W] or [C,H,W] (got shape %s)", what, oml_shape_str(t, s));
@@ -66,7 +71,7 @@ static int check_shape(const oml_tensor *t, const char *what, int32_t ndim, cons
 }
 
 static int check_grad_out(const oml_tensor *input, const oml_tensor *grad_out, int32_t ndim, const int64_t *size) {
-  if (oml_check_float(grad_out, "grad_out")) return -1;
+  if (oml_check_real(grad_out, "grad_out") || oml_check_device(grad_out, "grad_out", input, "the input")) return -1;
   if (grad_out->dtype_ != input->dtype_)
     return oml_error("grad_out is %s but the input is %s", oml_dtype_name(grad_out->dtype_),
                      oml_dtype_name(input->dtype_));
@@ -89,6 +94,33 @@ static int finish_out(oml_tensor *out, oml_tensor *work, int rc) {
 
 typedef enum { MAX_FORWARD, MAX_BACKWARD, AVG_FORWARD, AVG_BACKWARD, ADAPTIVE_FORWARD, ADAPTIVE_BACKWARD } pool_kind;
 
+/* the kernels on the CPU */
+static int run_cpu(pool_kind kind, const oml_tensor *x, oml_tensor *work, oml_tensor *ix, const oml_pool2d *p) {
+  switch (kind) {
+  case MAX_FORWARD: oml_cpu_max_pool2d_forward(x, work, ix, p); break;
+  case MAX_BACKWARD: oml_cpu_max_pool2d_backward(x, ix, work, p); break;
+  case AVG_FORWARD: oml_cpu_avg_pool2d_forward(x, work, p); break;
+  case AVG_BACKWARD: oml_cpu_avg_pool2d_backward(x, work, p); break;
+  case ADAPTIVE_FORWARD: oml_cpu_adaptive_avg_pool2d_forward(x, work, p); break;
+  case ADAPTIVE_BACKWARD: oml_cpu_adaptive_avg_pool2d_backward(x, work, p); break;
+  }
+  return 0;
+}
+
+#ifdef OML_WITH_CUDA
+static int run_cuda(pool_kind kind, const oml_tensor *x, oml_tensor *work, oml_tensor *ix, const oml_pool2d *p) {
+  switch (kind) {
+  case MAX_FORWARD: return oml_cuda_max_pool2d_forward(x, work, ix, p);
+  case MAX_BACKWARD: return oml_cuda_max_pool2d_backward(x, ix, work, p);
+  case AVG_FORWARD: return oml_cuda_avg_pool2d_forward(x, work, p);
+  case AVG_BACKWARD: return oml_cuda_avg_pool2d_backward(x, work, p);
+  case ADAPTIVE_FORWARD: return oml_cuda_adaptive_avg_pool2d_forward(x, work, p);
+  case ADAPTIVE_BACKWARD: return oml_cuda_adaptive_avg_pool2d_backward(x, work, p);
+  }
+  return 0;
+}
+#endif
+
 /* Runs one kernel: src (input or grad_out) read contiguous, dst (out or
  * grad_input, with dst_ndim/dst_size) prepared and written; indices written
  * by the max forward (may be NULL), read by the max backward. */
@@ -96,9 +128,9 @@ static int run(pool_kind kind, const oml_tensor *src, oml_tensor *dst, int32_t d
                oml_tensor *indices, const oml_pool2d *p) {
   if (dst == NULL) return oml_error("no output tensor");
   int fresh = dst->storage_ == NULL, fresh_ix = kind == MAX_FORWARD && indices && indices->storage_ == NULL;
-  if (oml_out_prepare(dst, dst_ndim, dst_size, src->dtype_, OML_CPU)) return -1;
+  if (oml_out_prepare(dst, dst_ndim, dst_size, src->dtype_, src->device_)) return -1;
   int rc = 0;
-  if (kind == MAX_FORWARD && indices) rc = oml_out_prepare(indices, dst_ndim, dst_size, OML_INT64, OML_CPU);
+  if (kind == MAX_FORWARD && indices) rc = oml_out_prepare(indices, dst_ndim, dst_size, OML_INT64, src->device_);
   if (rc == 0 && kind == MAX_FORWARD && indices && oml_may_overlap(dst, indices))
     rc = oml_error("the output and the indices share memory");
   oml_tensor x = oml_tensor_unset(), work = oml_tensor_unset(), ix = oml_tensor_unset(), ixw = oml_tensor_unset();
@@ -106,14 +138,12 @@ static int run(pool_kind kind, const oml_tensor *src, oml_tensor *dst, int32_t d
   if (rc == 0) rc = begin_out(dst, &x, &work);
   if (rc == 0 && indices && kind == MAX_FORWARD) rc = begin_out(indices, &x, &ixw);
   if (rc == 0 && kind == MAX_BACKWARD) rc = oml_tensor_contiguous(indices, &ix);
-  if (rc == 0) switch (kind) {
-    case MAX_FORWARD: oml_cpu_max_pool2d_forward(&x, &work, indices ? &ixw : NULL, p); break;
-    case MAX_BACKWARD: oml_cpu_max_pool2d_backward(&x, &ix, &work, p); break;
-    case AVG_FORWARD: oml_cpu_avg_pool2d_forward(&x, &work, p); break;
-    case AVG_BACKWARD: oml_cpu_avg_pool2d_backward(&x, &work, p); break;
-    case ADAPTIVE_FORWARD: oml_cpu_adaptive_avg_pool2d_forward(&x, &work, p); break;
-    case ADAPTIVE_BACKWARD: oml_cpu_adaptive_avg_pool2d_backward(&x, &work, p); break;
-    }
+  oml_tensor *ixp = kind == MAX_BACKWARD ? &ix : (indices ? &ixw : NULL);
+#ifdef OML_WITH_CUDA
+  if (rc == 0 && x.device_ != OML_CPU) rc = run_cuda(kind, &x, &work, ixp, p);
+  else
+#endif
+  if (rc == 0) rc = run_cpu(kind, &x, &work, ixp, p);
   rc = finish_out(dst, &work, rc);
   if (indices && kind == MAX_FORWARD) rc = finish_out(indices, &ixw, rc);
   oml_tensor_release(&x);
@@ -156,7 +186,7 @@ int oml_max_pool2d_backward(const oml_tensor *input, const oml_tensor *grad_out,
   oml_pool2d p = {0};
   if (pool_input(input, "the input", &p)) return -1;
   if (indices == NULL) return oml_error("needs the indices from the forward pass");
-  if (oml_check_set(indices, "the indices") || oml_check_cpu(indices, "the indices")) return -1;
+  if (oml_check_set(indices, "the indices") || oml_check_device(indices, "the index tensor", input, "the input")) return -1;
   if (indices->dtype_ != OML_INT64)
     return oml_error("the indices are %s; expected int64", oml_dtype_name(indices->dtype_));
   char a[OML_SHAPE_BUF], b[OML_SHAPE_BUF];
@@ -171,7 +201,8 @@ int oml_max_pool2d_backward(const oml_tensor *input, const oml_tensor *grad_out,
   if (check_shape(indices, "the index tensor", input->ndim_, size) ||
       check_grad_out(input, grad_out, input->ndim_, size))
     return -1;
-  if (check_indices(indices, p.in_h * p.in_w)) return -1;
+  /* on a device the kernel skips bad indices: checking them would need a host round trip */
+  if (indices->device_ == OML_CPU && check_indices(indices, p.in_h * p.in_w)) return -1;
   return run(MAX_BACKWARD, grad_out, grad_input, input->ndim_, input->size_, (oml_tensor *)indices, &p);
 }
 

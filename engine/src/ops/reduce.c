@@ -5,14 +5,56 @@
  * Result dtypes follow PyTorch: sums and products of integers and bools are
  * int64; amax and amin keep the dtype; all and any give bool. The
  * float-valued reductions (mean, logsumexp, var, norm) of integers and bools
- * give float32 (PyTorch refuses them): they are computed on a float64 copy. */
+ * give float32 (PyTorch refuses them): they are computed on a float64 copy.
+ * Each kernel runs on the input's device. */
 #include "../core/internal.h"
 #include "../cpu/reduce.h"
+#ifdef OML_WITH_CUDA
+#include "../cuda/reduce.h"
+#endif
 
 #include <math.h>
 
 static int check_input(const oml_tensor *a) {
-  return oml_check_math(a, "the input") || oml_check_cpu(a, "the input") ? -1 : 0;
+  return oml_check_math(a, "the input");
+}
+
+/* ---- the kernels, on the input's device ----------------------------------- */
+
+static int reduce_kernel(const oml_tensor *a, oml_tensor *out, int32_t op, uint32_t mask) {
+#ifdef OML_WITH_CUDA
+  if (a->device_ != OML_CPU) return oml_cuda_reduce(a, out, op, mask);
+#endif
+  return oml_cpu_reduce(a, out, op, mask);
+}
+
+static int var_kernel(const oml_tensor *a, oml_tensor *out, uint32_t mask, int32_t correction, int32_t take_sqrt) {
+#ifdef OML_WITH_CUDA
+  if (a->device_ != OML_CPU) return oml_cuda_var(a, out, mask, correction, take_sqrt);
+#endif
+  return oml_cpu_var(a, out, mask, correction, take_sqrt);
+}
+
+static int norm_kernel(const oml_tensor *a, oml_tensor *out, uint32_t mask, double p) {
+#ifdef OML_WITH_CUDA
+  if (a->device_ != OML_CPU) return oml_cuda_norm(a, out, mask, p);
+#endif
+  return oml_cpu_norm(a, out, mask, p);
+}
+
+static int max_dim_kernel(const oml_tensor *a, oml_tensor *values, oml_tensor *indices, int32_t dim, int32_t is_min) {
+#ifdef OML_WITH_CUDA
+  if (a->device_ != OML_CPU) return oml_cuda_max_dim(a, values, indices, dim, is_min);
+#endif
+  return oml_cpu_max_dim(a, values, indices, dim, is_min);
+}
+
+static int cumulate_kernel(const oml_tensor *a, oml_tensor *out, int32_t dim, int32_t is_prod) {
+#ifdef OML_WITH_CUDA
+  if (a->device_ != OML_CPU) return oml_cuda_cumulate(a, out, dim, is_prod);
+#endif
+  oml_cpu_cumulate(a, out, dim, is_prod);
+  return 0;
 }
 
 /* The shape of the result of reducing a over the dims in *mask (0: every
@@ -104,7 +146,7 @@ int oml_reduce(const oml_tensor *a, oml_tensor *out, int32_t op, uint32_t dim_ma
   int fresh;
   int rc = op == OML_MEAN || op == OML_LOGSUMEXP ? as_floating(a, &in) : oml_tensor_alias(a, &in);
   if (rc == 0) rc = open_out(out, a, ndim, size, reduce_dtype(op, a->dtype_), &dst, &fresh);
-  if (rc == 0) rc = close_out(out, &dst, fresh, oml_cpu_reduce(&in, &dst, op, mask));
+  if (rc == 0) rc = close_out(out, &dst, fresh, reduce_kernel(&in, &dst, op, mask));
   oml_tensor_release(&in);
   return rc;
 }
@@ -120,7 +162,7 @@ int oml_var(const oml_tensor *a, oml_tensor *out, uint32_t dim_mask, int32_t cor
   int fresh;
   int rc = as_floating(a, &in);
   if (rc == 0) rc = open_out(out, a, ndim, size, floating_result(a->dtype_), &dst, &fresh);
-  if (rc == 0) rc = close_out(out, &dst, fresh, oml_cpu_var(&in, &dst, mask, correction, take_sqrt));
+  if (rc == 0) rc = close_out(out, &dst, fresh, var_kernel(&in, &dst, mask, correction, take_sqrt));
   oml_tensor_release(&in);
   return rc;
 }
@@ -137,7 +179,7 @@ int oml_norm(const oml_tensor *a, oml_tensor *out, double p, uint32_t dim_mask, 
   int fresh;
   int rc = as_floating(a, &in);
   if (rc == 0) rc = open_out(out, a, ndim, size, floating_result(a->dtype_), &dst, &fresh);
-  if (rc == 0) rc = close_out(out, &dst, fresh, oml_cpu_norm(&in, &dst, mask, p));
+  if (rc == 0) rc = close_out(out, &dst, fresh, norm_kernel(&in, &dst, mask, p));
   oml_tensor_release(&in);
   return rc;
 }
@@ -162,7 +204,7 @@ int oml_max_dim(const oml_tensor *a, oml_tensor *values, oml_tensor *indices, in
     if (rc && values) close_out(values, &vdst, vfresh, rc);
   }
   if (rc) return rc;
-  rc = oml_cpu_max_dim(a, values ? &vdst : NULL, indices ? &idst : NULL, dim, is_min);
+  rc = max_dim_kernel(a, values ? &vdst : NULL, indices ? &idst : NULL, dim, is_min);
   if (values) rc = close_out(values, &vdst, vfresh, rc);
   if (indices) rc = close_out(indices, &idst, ifresh, rc);
   return rc;
@@ -178,10 +220,7 @@ static int cumulate(const oml_tensor *a, oml_tensor *out, int32_t dim, int32_t i
   int fresh;
   int rc = a->dtype_ == dtype ? oml_tensor_contiguous(a, &in) : oml_tensor_to(a, &in, dtype, a->device_);
   if (rc == 0) rc = open_out(out, a, a->ndim_, a->size_, dtype, &dst, &fresh);
-  if (rc == 0) {
-    oml_cpu_cumulate(&in, &dst, dim, is_prod);
-    rc = close_out(out, &dst, fresh, 0);
-  }
+  if (rc == 0) rc = close_out(out, &dst, fresh, cumulate_kernel(&in, &dst, dim, is_prod));
   oml_tensor_release(&in);
   return rc;
 }

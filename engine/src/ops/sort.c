@@ -1,9 +1,22 @@
-/* ops/sort.c — sort and topk: checks, result shapes, then the CPU kernels. */
+/* ops/sort.c — sort and topk: checks, result shapes, then the kernels of
+ * the input's device. */
 #include "../core/internal.h"
 #include "../cpu/sort.h"
+#ifdef OML_WITH_CUDA
+#include "../cuda/sort.h"
+#endif
 
 static int check_input(const oml_tensor *a, int32_t dim) {
-  return oml_check_math(a, "the input") || oml_check_cpu(a, "the input") || oml_check_dim(dim, a->ndim_) ? -1 : 0;
+  return oml_check_math(a, "the input") || oml_check_dim(dim, a->ndim_) ? -1 : 0;
+}
+
+static int sort_kernel(const oml_tensor *a, oml_tensor *values, oml_tensor *indices, int64_t k, int32_t dim,
+                       int32_t flag, int is_sort) {
+#ifdef OML_WITH_CUDA
+  if (a->device_ != OML_CPU)
+    return is_sort ? oml_cuda_sort(a, values, indices, dim, flag) : oml_cuda_topk(a, values, indices, k, dim, flag);
+#endif
+  return is_sort ? oml_cpu_sort(a, values, indices, dim, flag) : oml_cpu_topk(a, values, indices, k, dim, flag);
 }
 
 static void release_fresh(oml_tensor *t, int fresh) {
@@ -31,8 +44,7 @@ static int run(const oml_tensor *a, oml_tensor *values, oml_tensor *indices, con
     rc = oml_tensor_clone(a, &copy);
     in = &copy;
   }
-  if (rc == 0)
-    rc = is_sort ? oml_cpu_sort(in, values, indices, dim, flag) : oml_cpu_topk(in, values, indices, k, dim, flag);
+  if (rc == 0) rc = sort_kernel(in, values, indices, k, dim, flag, is_sort);
   oml_tensor_release(&copy);
   if (rc) {
     release_fresh(values, vfresh);

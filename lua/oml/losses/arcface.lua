@@ -91,8 +91,8 @@ function ArcFaceLoss:extra_repr()
                                                                self.rescale)
 end
 
--- labels -> an int64 [B, 1] tensor of 1-based class positions.
-local function class_index(self, labels, b, name)
+-- labels -> an int64 [B, 1] tensor of 1-based class positions, on the device.
+local function class_index(self, labels, b, device, name)
   labels = common.labels(labels, b, name)
   local out = {}
   for i, label in ipairs(labels) do
@@ -101,7 +101,7 @@ local function class_index(self, labels, b, name)
     end
     out[i] = { label + 1 }
   end
-  return oml.tensor(out, "int64")
+  return oml.tensor(out, { dtype = "int64", device = device })
 end
 
 -- The target distribution over classes [B, C]: one-hot, or smoothed
@@ -109,7 +109,7 @@ end
 -- evenly over every class, or over the classes of the label's category.
 local function targets(self, index, b, dtype)
   local c, eps = self.num_classes, self.smoothing_epsilon
-  local one_hot = oml.zeros({ b, c }, dtype):scatter_(2, index, 1)
+  local one_hot = oml.zeros({ b, c }, { dtype = dtype, device = index.device }):scatter_(2, index, 1)
   if eps == 0 then return one_hot end
   if self.label2category == nil then return one_hot * (1 - eps) + eps / c end
   local categories = self.label2category
@@ -130,7 +130,11 @@ function ArcFaceLoss:forward(features, labels)
     raise(name, "features are %s but the weight is %s (convert one: loss:double() or features:float())",
           features.dtype, self.weight.dtype)
   end
-  local index = class_index(self, labels, b, name)
+  if features.device ~= self.weight.device then
+    raise(name, "features are on %s but the weight is on %s (move one: loss:cuda() or features:cpu())",
+          features.device, self.weight.device)
+  end
+  local index = class_index(self, labels, b, features.device, name)
   local xn, xnorm = normalize(features)
   local wn, wnorm = normalize(self.weight)
   local cos = xn:mm(wn:t())

@@ -85,9 +85,10 @@ end
 
 -- ---- distances -------------------------------------------------------------
 
--- Row i of the flattened [n, n] matrix for the pairs (i[k], j[k]), 1-based.
-function M.flat_index(i, j, n)
-  return (i - 1) * n + j
+-- Row i of the flattened [n, n] matrix for the pairs (i[k], j[k]), 1-based,
+-- on `like`'s device: miners give CPU index tensors, so one copy each.
+function M.flat_index(i, j, n, like)
+  return ((i - 1) * n + j):to { device = like.device }
 end
 
 -- The euclidean distances between the rows of x, [n, n] (oml.cdist: a GEMM
@@ -113,7 +114,7 @@ end
 -- flat_index) where it adds up `values`, and at flat_minus where it
 -- subtracts them (repeated pairs add up).
 function M.scatter_pairs(n, values, flat_plus, flat_minus)
-  local g = oml.zeros({ n * n }, values.dtype)
+  local g = oml.zeros({ n * n }, { dtype = values.dtype, device = values.device })
   if values:numel() > 0 then
     g:index_add_(1, flat_plus, values)
     if flat_minus then g:index_add_(1, flat_minus, values, -1) end

@@ -51,8 +51,9 @@ function ContrastiveLoss:forward(features, labels)
     raise(name, "the miner must return pairs and their is_negative flags, as PairsMiner does")
   end
   local dist = common.distances(features)
-  local pairs = common.flat_index(first, second, b)
+  local pairs = common.flat_index(first, second, b, dist)
   local d = dist:view(-1):index_select(1, pairs)
+  is_negative = is_negative:to { device = d.device }
   local negative = is_negative:to(d.dtype)
   local positive = 1 - negative
   local over, under = d - self.pos_margin, self.neg_margin - d

@@ -60,12 +60,12 @@ function SurrogatePrecision:forward(features, labels)
   local b = features:size(1)
   labels = common.labels(labels, b, name)
   local dtype = features.dtype
-  local ids = oml.tensor(labels, "float64")
+  local ids = oml.tensor(labels, { dtype = "float64", device = features.device })
   local same = ids:view(b, 1):eq(ids:view(1, b)):to(dtype)
   local places = self.k + 1
   local relevant = same:sum(2):clamp(nil, places)
   local dist = common.distances(features)
-  local precision = oml.empty({ b }, dtype)
+  local precision = oml.empty({ b }, { dtype = dtype, device = features.device })
   local step = blocks(b)
   for first = 1, b, step do
     local rows = math.min(step, b - first + 1)
@@ -89,7 +89,7 @@ function SurrogatePrecision:backward(features)
   local b = features:size(1)
   local weight = self.reduction == "mean" and 1 / b or 1
   local t1, t2, places = self.temperature1, self.temperature2, self.k + 1
-  local grad_dist = oml.empty({ b, b }, features.dtype)
+  local grad_dist = oml.empty({ b, b }, { dtype = features.dtype, device = features.device })
   local step = blocks(b)
   for first = 1, b, step do
     local rows = math.min(step, b - first + 1)

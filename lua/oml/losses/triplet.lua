@@ -188,12 +188,12 @@ function TripletLossWithMiner:forward(features, labels)
   local rows = pool:size(1)
   local dist = common.distances(pool)
   local flat = dist:view(-1)
-  local ap, an = common.flat_index(a, p, rows), common.flat_index(a, n, rows)
+  local ap, an = common.flat_index(a, p, rows, dist), common.flat_index(a, n, rows, dist)
   local dap, dan = flat:index_select(1, ap), flat:index_select(1, an)
   local loss, slope = triplet_terms(dap, dan, self.margin)
   if self.need_logs then
     triplet_logs(self.last_logs, loss, dap, dan)
-    if is_original then split_logs(self.last_logs, loss, dap, dan, is_original) end
+    if is_original then split_logs(self.last_logs, loss, dap, dan, is_original:to { device = loss.device }) end
   end
   self.saved_ = { pool = pool, dist = dist, ap = ap, an = an, slope = slope, batch = features:size(1) }
   self.output = common.reduce(loss, self.reduction)

@@ -16,7 +16,8 @@ local RetrievalResults = require "oml.retrieval.results"
 local functional = require "oml.retrieval.metrics"
 local creation = require("oml.ops.creation").functions
 local index_ops = require("oml.ops.index").methods
-local totable = require("oml.ops.creation").methods.totable
+local creation_methods = require("oml.ops.creation").methods
+local totable = creation_methods.totable
 
 local raise = T.raise
 local NAME = "oml.metrics.EmbeddingMetrics"
@@ -153,7 +154,8 @@ function EmbeddingMetrics:update(embeddings, indices)
     seen[row] = true
   end
   if b == 0 then return end
-  index_ops.index_copy_(self.embeddings, 1, creation.tensor(list, "int64"), embeddings)
+  -- collected on the CPU (the metrics read them there): one copy per batch
+  index_ops.index_copy_(self.embeddings, 1, creation.tensor(list, "int64"), creation_methods.cpu(embeddings))
   for i = 1, b do self.filled[list[i]] = 1 end
   self.collected = self.collected + b
 end

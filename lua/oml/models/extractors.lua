@@ -164,7 +164,7 @@ function ViTExtractor:features(x)
   local sum
   self._scales = {}
   for i, s in ipairs(MULTI_SCALES) do
-    local r = s ~= 1 and resample.bilinear(x:size(3), x:size(4), s, x.dtype) or nil
+    local r = s ~= 1 and resample.bilinear(x:size(3), x:size(4), s, { dtype = x.dtype, device = x.device }) or nil
     local f = self.model:forward(r and r:forward(x) or x)
     self._scales[i] = r or false
     sum = sum and sum:add_(f) or f:clone()

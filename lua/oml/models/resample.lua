@@ -65,27 +65,28 @@ local function bilinear_rows(in_size, out_size, scale_factor)
   return rows
 end
 
--- A resampling of [..., H, W] to [..., out_h, out_w]:
---   M.antialiased_bicubic(H, W, out_h, out_w, dtype)
---   M.bilinear(H, W, scale_factor, dtype)   (out = floor(size * scale_factor))
+-- A resampling of [..., H, W] to [..., out_h, out_w], its weights made with
+-- opts {dtype=, device=} (those of the tensors it will resample):
+--   M.antialiased_bicubic(H, W, out_h, out_w, opts)
+--   M.bilinear(H, W, scale_factor, opts)   (out = floor(size * scale_factor))
 local Resampler = {}
 Resampler.__index = Resampler
 
-local function resampler(rows_h, rows_w, dtype)
+local function resampler(rows_h, rows_w, opts)
   return setmetatable({
-    wh = oml.tensor(rows_h, { dtype = dtype }),
-    wwt = oml.tensor(rows_w, { dtype = dtype }):t():contiguous(),
+    wh = oml.tensor(rows_h, opts),
+    wwt = oml.tensor(rows_w, opts):t():contiguous(),
     out_h = #rows_h, out_w = #rows_w,
   }, Resampler)
 end
 
-function M.antialiased_bicubic(h, w, out_h, out_w, dtype)
-  return resampler(antialiased_bicubic_rows(h, out_h), antialiased_bicubic_rows(w, out_w), dtype)
+function M.antialiased_bicubic(h, w, out_h, out_w, opts)
+  return resampler(antialiased_bicubic_rows(h, out_h), antialiased_bicubic_rows(w, out_w), opts)
 end
 
-function M.bilinear(h, w, scale_factor, dtype)
+function M.bilinear(h, w, scale_factor, opts)
   local out_h, out_w = math.floor(h * scale_factor), math.floor(w * scale_factor)
-  return resampler(bilinear_rows(h, out_h, scale_factor), bilinear_rows(w, out_w, scale_factor), dtype)
+  return resampler(bilinear_rows(h, out_h, scale_factor), bilinear_rows(w, out_w, scale_factor), opts)
 end
 
 function Resampler:forward(x)

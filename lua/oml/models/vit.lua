@@ -292,7 +292,8 @@ function VisionTransformer:position_embedding(h, w)
   local grid = as_grid(pos:narrow(2, 2, n_pos), m, m)
   local interp
   if self.interpolate_antialias and self.interpolate_offset == 0 then
-    interp = { resampler = resample.antialiased_bicubic(m, m, h0, w0, pos.dtype), h0 = h0, w0 = w0 }
+    local resampler = resample.antialiased_bicubic(m, m, h0, w0, { dtype = pos.dtype, device = pos.device })
+    interp = { resampler = resampler, h0 = h0, w0 = w0 }
   elseif self.interpolate_antialias then
     T.raise(who, "an antialiased interpolation with an offset is not supported")
   else

@@ -244,35 +244,50 @@ function Module:freeze(name) return set_frozen(self, name, true, who(self) .. ":
 function Module:unfreeze(name) return set_frozen(self, name, false, who(self) .. ":unfreeze") end
 
 -- type(dtype [, device]): parameters, gradients and floating-point buffers
--- converted (integer buffers such as num_batches_tracked keep their dtype
--- and follow the device).
+-- converted to dtype (nil: each keeps its own) and moved to device (nil:
+-- each stays where it is); integer buffers such as num_batches_tracked keep
+-- their dtype and follow the device. What forward saved is dropped.
 local function convert(t, dtype, device)
   local floating = t.dtype_ == T.FLOAT32 or t.dtype_ == T.FLOAT64 or t.dtype_ == T.FLOAT16 or t.dtype_ == T.BFLOAT16
-  local want = floating and dtype or T.DTYPE_NAMES[t.dtype_]
-  if T.DTYPE_NAMES[t.dtype_] == want and T.device_name(t.device_) == device then return t end
-  return t:to({ dtype = want, device = device })
+  return t:to({ dtype = floating and dtype or nil, device = device })   -- t itself when nothing changes
 end
 
 function Module:type(dtype, device)
+  local name = who(self) .. ":type"
+  if dtype ~= nil then dtype = T.DTYPE_NAMES[T.dtype(dtype, name)] end
+  if device ~= nil then device = T.device_name(T.device(device, name)) end
   for _, m in ipairs(self:named_modules()) do
     local mod = m.module
-    local dev = device
     for _, key in ipairs(mod._parameters) do
-      dev = dev or T.device_name(mod[key].device_)
+      local dev = device or T.device_name(mod[key].device_)
       mod[key] = convert(mod[key], dtype, dev)
       if mod.grads[key] then mod.grads[key] = convert(mod.grads[key], dtype, dev) end
     end
     for _, key in ipairs(mod._buffers) do
       mod[key] = convert(mod[key], dtype, device or T.device_name(mod[key].device_))
     end
-    mod.output, mod.grad_input = nil, nil
   end
-  return self
+  return self:clear_state()
 end
 
 function Module:float() return self:type("float32") end
 function Module:double() return self:type("float64") end
+-- cuda([device]): float32 on the GPU (Torch7's cuda(): a CudaTensor is float32).
 function Module:cuda(device) return self:type("float32", device or "cuda") end
+function Module:cpu() return self:type(nil, "cpu") end
+
+-- to(device), to(dtype) or to{dtype=, device=}, as PyTorch's module.to:
+-- moves and converts without changing what is not asked.
+function Module:to(what)
+  local name = who(self) .. ":to"
+  if type(what) == "table" then
+    what = T.options(what, name)
+    return self:type(what.dtype, what.device)
+  end
+  if type(what) == "string" and (what == "cpu" or what:match("^cuda")) then return self:type(nil, what) end
+  if what == nil then T.raise(name, "expects a device, a dtype or {dtype=, device=}") end
+  return self:type(what)
+end
 
 -- ---- state dicts -------------------------------------------------------------
 

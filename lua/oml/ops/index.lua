@@ -22,14 +22,16 @@ local function check_integers(list, name, depth)
   end
 end
 
--- An index tensor, or a (nested) Lua list of integers made into an int64 tensor.
-local function as_index(index, name)
+-- An index tensor, or a (nested) Lua list of integers made into an int64
+-- tensor on the device of t, the tensor it indexes.
+local function as_index(index, name, t)
   if is_tensor(index) then return index end
   if type(index) ~= "table" then
     raise(name, "the index must be a tensor or a list of integers (got %s)", T.kind(index))
   end
   check_integers(index, name, 1)
-  return creation.functions.tensor(index, "int64")
+  local device = is_tensor(t) and t.storage_ ~= nil and t.device_ or T.CPU
+  return creation.functions.tensor(index, { dtype = "int64", device = T.device_name(device) })
 end
 
 -- t:index_select(dim, index): the slices of t at index along dim.
@@ -37,7 +39,7 @@ function methods.index_select(t, dim, index)
   local name = "oml.index_select"
   T.expect_tensor(t, name)
   local out = new()
-  check(C.oml_index_select(t, as_index(index, name), out, cdim(t, dim, name)), name)
+  check(C.oml_index_select(t, as_index(index, name, t), out, cdim(t, dim, name)), name)
   return out
 end
 
@@ -50,20 +52,20 @@ local writers = {}
 function writers.index_add(name, t, dim, index, src, alpha)
   T.expect_tensor(src, name, "the source")
   if alpha ~= nil and type(alpha) ~= "number" then raise(name, "alpha must be a number (got %s)", T.kind(alpha)) end
-  check(C.oml_index_add(src, as_index(index, name), t, cdim(t, dim, name), alpha or 1), name)
+  check(C.oml_index_add(src, as_index(index, name, t), t, cdim(t, dim, name), alpha or 1), name)
   return t
 end
 
 -- index_copy(dim, index, src): slice index[i] of t along dim = slice i of src.
 function writers.index_copy(name, t, dim, index, src)
   T.expect_tensor(src, name, "the source")
-  check(C.oml_index_copy(src, as_index(index, name), t, cdim(t, dim, name)), name)
+  check(C.oml_index_copy(src, as_index(index, name, t), t, cdim(t, dim, name)), name)
   return t
 end
 
 -- index_fill(dim, index, value): the slices at index along dim = value.
 function writers.index_fill(name, t, dim, index, value)
-  check(C.oml_index_fill(as_index(index, name), t, cdim(t, dim, name), T.scalar(value, name, "the value")), name)
+  check(C.oml_index_fill(as_index(index, name, t), t, cdim(t, dim, name), T.scalar(value, name, "the value")), name)
   return t
 end
 
@@ -71,7 +73,7 @@ end
 -- so on); src may be a number. Where indices repeat, the last one wins;
 -- scatter_add adds instead, and repeated indices add up.
 local function scatter(name, t, dim, index, src, accumulate)
-  index = as_index(index, name)
+  index = as_index(index, name, t)
   if type(src) == "number" or type(src) == "boolean" then
     local value = T.scalar(src, name, "the value")
     T.expect_set(t, name)
@@ -111,7 +113,7 @@ function methods.gather(t, dim, index)
   local name = "oml.gather"
   T.expect_tensor(t, name)
   local out = new()
-  check(C.oml_gather(t, as_index(index, name), out, cdim(t, dim, name)), name)
+  check(C.oml_gather(t, as_index(index, name, t), out, cdim(t, dim, name)), name)
   return out
 end
 

@@ -71,4 +71,15 @@ end
 
 function functions.cuda.get_math() return MATH_NAMES[C.oml_cuda_get_math()] end
 
+-- oml.cuda.libraries() -> {cublas = true | "why not", cudnn = ...}: whether
+-- CUDA's libraries load (they are loaded when first needed).
+function functions.cuda.libraries()
+  local found = {}
+  for name, which in pairs { cublas = C.OML_CUBLAS, cudnn = C.OML_CUDNN } do
+    local err = C.oml_cuda_library_error(which)
+    found[name] = err == nil or ffi.string(err)
+  end
+  return found
+end
+
 return { functions = functions }

@@ -1,6 +1,7 @@
 -- oml.optim: optimizers with fused C updates (SGD, Adam, AdamW), gradient
--- clipping by global norm, and the learning-rate schedulers of
--- oml.optim.lr_scheduler (also reachable as oml.optim.StepLR, ...).
+-- clipping by global norm, loss scaling for float16 (GradScaler), and the
+-- learning-rate schedulers of oml.optim.lr_scheduler (also reachable as
+-- oml.optim.StepLR, ...).
 --   local opt = oml.optim.SGD{params = model, lr = 0.1, momentum = 0.9}
 --   model:zeroGradParameters(); ...; model:backward(x, dy)
 --   oml.optim.clip_grad_norm(model, 1.0)
@@ -205,6 +206,19 @@ function Optimizer:_check_group(gi, group)
   self._spec.check(self.name, where, group)
 end
 
+-- A parameter's state tensors as the parameter is: a module moved by
+-- cuda()/float() after the state was made (or loaded) takes it along.
+local function like_param(v, p)
+  return to(v, { dtype = T.DTYPE_NAMES[p.dtype_], device = T.device_name(p.device_) })
+end
+
+local function follow(st, p, buffers)
+  for _, buffer in ipairs(buffers) do
+    local v = st[buffer]
+    if v ~= nil and (v.device_ ~= p.device_ or v.dtype_ ~= p.dtype_) then st[buffer] = like_param(v, p) end
+  end
+end
+
 -- step([closure]): one update of every parameter that has a gradient;
 -- returns closure()'s result when a closure is given (called first).
 function Optimizer:step(closure)
@@ -225,6 +239,7 @@ function Optimizer:step(closure)
           st = {}
           self.state[e] = st
         end
+        follow(st, p, self._spec.buffers)
         if update(p, grad, st, group) ~= 0 then
           raise(self.name, "parameter '%s': %s", entry_name(e, i), ffi.string(C.oml_last_error()))
         end
@@ -369,7 +384,7 @@ function Optimizer:load_state_dict(sd)
     self:_check_group(gi, merged)
     options[gi] = merged
   end
-  -- everything checked: copy in (state tensors as new tensors of the parameter's dtype)
+  -- everything checked: copy in (state tensors as new tensors of the parameter's dtype and device)
   for gi, group in ipairs(self.param_groups) do
     for option, value in pairs(options[gi]) do group[option] = value end
   end
@@ -378,7 +393,10 @@ function Optimizer:load_state_dict(sd)
     local p = param_of(e)
     for _, buffer in ipairs(self._spec.buffers) do
       local v = st[buffer]
-      if v ~= nil then st[buffer] = v.dtype_ == p.dtype_ and clone(v) or to(v, T.DTYPE_NAMES[p.dtype_]) end
+      if v ~= nil then
+        local own = like_param(v, p)
+        st[buffer] = rawequal(own, v) and clone(v) or own
+      end
     end
     self.state[e] = st
   end
@@ -499,6 +517,8 @@ function optim.clip_grad_norm(params, max_norm, opts)
   end
   return total
 end
+
+optim.GradScaler = require "oml.optim.grad_scaler"
 
 -- ---- schedulers ------------------------------------------------------------------------
 

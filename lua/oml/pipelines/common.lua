@@ -77,15 +77,62 @@ function M.require_weights(block)
   end
 end
 
+-- ---- devices -------------------------------------------------------------------
+
+-- The config's device ("cpu", "cuda" or "cuda:N") as oml names it
+-- ("cuda" -> "cuda:0"), or a failure naming the key.
+function M.device(cfg)
+  local d = cfg.device
+  local n = d == "cuda" and 0 or tonumber(type(d) == "string" and d:match("^cuda:(%d+)$"))
+  if d == "cpu" then return "cpu" end
+  if n == nil then M.fail("device: must be \"cpu\", \"cuda\" or \"cuda:N\" (got %q)", tostring(d)) end
+  if not oml.cuda.is_available() then
+    M.fail("device: %q needs a CUDA GPU, but oml.cuda.is_available() is false (%s); use device = \"cpu\"", d,
+      oml.cuda.is_compiled() and "no GPU is visible" or "this build of oml has no CUDA backend")
+  end
+  if n >= oml.cuda.device_count() then
+    M.fail("device: %q is not present (%d CUDA device(s): cuda:0 .. cuda:%d)", d, oml.cuda.device_count(),
+      oml.cuda.device_count() - 1)
+  end
+  return "cuda:" .. n
+end
+
+local AUTOCAST = { bfloat16 = true, float16 = true }
+
+-- The config's autocast (nil, "bfloat16" or "float16"), checked against the
+-- device: it sets how CUDA GEMMs and convolutions round their operands, so
+-- it needs a cuda device.
+function M.autocast(cfg, device)
+  local mode = cfg.autocast
+  if mode == nil then return nil end
+  if not AUTOCAST[mode] then M.fail("autocast: must be \"bfloat16\" or \"float16\" (got %q)", tostring(mode)) end
+  if device == "cpu" then M.fail("autocast: %q needs a cuda device (device is \"cpu\")", mode) end
+  return mode
+end
+
+-- fn() under oml.cuda.set_math(mode) (nil: as it is); the mode before is
+-- restored however fn ends.
+function M.with_math(mode, fn)
+  if mode == nil then return fn() end
+  local before = oml.cuda.get_math()
+  oml.cuda.set_math(mode)
+  local results = { pcall(fn) }
+  oml.cuda.set_math(before)
+  if not results[1] then error(results[2], 0) end
+  return unpack(results, 2, table.maxn(results))
+end
+
 -- ---- datasets ------------------------------------------------------------------
 
 function M.transform(block, path)
   return registry.build("transforms", block, nil, path)
 end
 
--- embed(model, dataset, {batch_size, num_workers, label, parent, write}) ->
--- float32 [N, D] in dataset order (the model in evaluation mode, then back
--- as it was), with a progress bar (write: its output, stderr by default).
+-- embed(model, dataset, {batch_size, num_workers, label, parent, write,
+-- device}) -> float32 [N, D] on the CPU in dataset order (the model in
+-- evaluation mode, then back as it was; each batch copied to device, the
+-- model's, default "cpu"), with a progress bar (write: its output, stderr by
+-- default).
 function M.embed(model, ds, opts)
   local was_training = model.training
   model:evaluate()
@@ -95,7 +142,7 @@ function M.embed(model, ds, opts)
   local bar = progress.new { total = loader:length(), label = opts.label or "embed", parent = opts.parent,
                              write = opts.write }
   for batch in loader:batches() do
-    local e = model:forward(batch.input_tensors)
+    local e = model:forward(batch.input_tensors:to { device = opts.device or "cpu" })
     if out == nil then out = oml.empty({ #ds, e:size(2) }, "float32") end
     out:narrow(1, done + 1, e:size(1)):copy_(e)
     done = done + e:size(1)
@@ -124,10 +171,10 @@ end
 -- ---- checkpoints ---------------------------------------------------------------
 
 -- A checkpoint is one safetensors file: the extractor's state under
--- "extractor.", the criterion's under "criterion.", the optimizer's and
--- scheduler's under "optimizer." and "scheduler."; the metadata holds the
--- format, the epoch, the best value so far, the default generator's state
--- and the config (JSON). The extractor weights alone: M.extractor_weights.
+-- "extractor.", the criterion's under "criterion.", the optimizer's,
+-- scheduler's and grad scaler's under "optimizer.", "scheduler." and
+-- "scaler."; the metadata holds the format, the epoch, the best value so
+-- far, the default generator's state and the config (JSON). The extractor weights alone: M.extractor_weights.
 M.FORMAT = "oml.pipelines.checkpoint/1"
 
 local function prefixed(out, prefix, sd)
@@ -142,6 +189,7 @@ function M.save_checkpoint(path, parts, meta)
   if parts.criterion then prefixed(tensors, "criterion.", (parts.criterion:state_dict())) end
   if parts.optimizer then prefixed(tensors, "optimizer.", parts.optimizer:state_dict()) end
   if parts.scheduler then prefixed(tensors, "scheduler.", parts.scheduler:state_dict()) end
+  if parts.scaler then prefixed(tensors, "scaler.", parts.scaler:state_dict()) end
   local g = T.C.oml_default_generator()
   local metadata = { format = M.FORMAT, rng_seed = u64_text(g.seed_), rng_offset = u64_text(g.offset_),
                      config = cjson.encode(meta.config) }
@@ -154,13 +202,13 @@ end
 local function parse_u64(text) return ffi.new("uint64_t", 0) + (loadstring("return " .. text .. "ULL")()) end
 
 -- load_checkpoint(path) -> {extractor = sd, criterion = sd, optimizer = sd,
--- scheduler = sd, meta = metadata, config = table}; nil when path is not a
--- pipeline checkpoint (plain weights).
+-- scheduler = sd, scaler = sd, meta = metadata, config = table}; nil when
+-- path is not a pipeline checkpoint (plain weights).
 function M.load_checkpoint(path)
   if not exists(path) then M.fail("%s does not exist", path) end
   local tensors, metadata = oml.load(path)
   if metadata == nil or metadata.format ~= M.FORMAT then return nil end
-  local out = { extractor = {}, criterion = {}, optimizer = {}, scheduler = {}, meta = metadata,
+  local out = { extractor = {}, criterion = {}, optimizer = {}, scheduler = {}, scaler = {}, meta = metadata,
                 config = cjson.decode(metadata.config) }
   for key, t in pairs(tensors) do
     local part, rest = key:match("^(%a+)%.(.*)$")

@@ -5,7 +5,8 @@
 -- `embeddings` [N, D]) and paths.json ({path: row}, rows 1-based as
 -- everywhere in oml; paths relative to data_dir, or as the dataframe gives
 -- them), beside config.json. A training checkpoint brings its extractor
--- and its transforms_val, as in oml.pipelines.validate.
+-- and its transforms_val, as in oml.pipelines.validate; `device` and
+-- `autocast` are oml.pipelines.train's.
 --
 --   luajit recipes/predict.lua --data_dir imgs --checkpoint logs/RUN/best.safetensors
 local cjson = require "cjson"
@@ -20,6 +21,8 @@ local M = {}
 
 function M.defaults()
   return {
+    device = "cpu",
+    autocast = config.optional("string"),
     data_dir = config.optional("string"),
     dataframe = config.optional("string"),
     dataset_root = config.optional("string"),
@@ -55,7 +58,10 @@ local function run_pipeline(cfg, opts)
   end
   if cfg.bs < 1 then common.fail("bs: must be >= 1 (got %d)", cfg.bs) end
   if cfg.num_workers < 0 then common.fail("num_workers: must be >= 0 (got %d)", cfg.num_workers) end
+  local device = common.device(cfg)
+  local autocast = common.autocast(cfg, device)
   local extractor, transform = validate.extractor(cfg, "transforms_predict")
+  extractor:to(device)
   local names, ds
   if cfg.data_dir then
     names = jpegs_under(cfg.data_dir)
@@ -68,9 +74,10 @@ local function run_pipeline(cfg, opts)
     for i = 1, df.n do names[i] = df.columns.path[i] end
     ds = oml.data.ImageBaseDataset { paths = names, transform = transform }
   end
-  local embeddings = common.embed(extractor, ds, { batch_size = cfg.bs, num_workers = cfg.num_workers,
-                                                   label = "predict",
-                                                   write = common.writer(opts.write) })
+  local embeddings = common.with_math(autocast, function()
+    return common.embed(extractor, ds, { batch_size = cfg.bs, num_workers = cfg.num_workers, label = "predict",
+                                         write = common.writer(opts.write), device = device })
+  end)
   local run = run_folder.create { root = cfg.logs_root, name = cfg.run_name }
   run:write_config(cfg)
   oml.save(run:file("embeddings.safetensors"), { embeddings = embeddings })

@@ -18,6 +18,11 @@
 -- the epoch, the best value and the default generator's state; the sampler
 -- and the loader draw from seeded per-epoch streams (seed = cfg.seed), set
 -- back to the next epoch.
+-- `device` ("cpu", "cuda", "cuda:N") holds the model, the criterion and
+-- each batch; `autocast` ("bfloat16" or "float16", on a cuda device) rounds
+-- the operands of GEMMs and convolutions for the run (oml.cuda.set_math),
+-- float16 with dynamic loss scaling (oml.optim.GradScaler: a step whose
+-- gradients overflow is skipped).
 -- A NaN or infinite loss (or weights) stops the run with a message; the
 -- checkpoints on disk stay those of the last good epoch. Ctrl-C (LuaJIT's
 -- "interrupted!" error, raised when the interpreter next runs Lua code; a
@@ -40,6 +45,8 @@ local M = {}
 function M.defaults()
   return {
     seed = 42,
+    device = "cpu",
+    autocast = config.optional("string"),
     dataset_root = config.optional("string"),
     dataframe_name = "df.csv",
     logs_root = "logs",
@@ -72,7 +79,8 @@ end
 
 local function finite(x) return type(x) == "number" and x == x and x > -math.huge and x < math.huge end
 
--- Values the config's types cannot check, each named by its key.
+-- Values the config's types cannot check, each named by its key; the
+-- device and autocast as the run uses them.
 local function check_config(cfg)
   local function positive(key, v) if v < 1 then fail("%s: must be >= 1 (got %d)", key, v) end end
   positive("max_epochs", cfg.max_epochs)
@@ -92,6 +100,8 @@ local function check_config(cfg)
     fail("metric_for_checkpointing: expected CATEGORY/METRIC[/K], as \"OVERALL/cmc/1\" (got %q)",
       cfg.metric_for_checkpointing)
   end
+  local device = common.device(cfg)
+  return device, common.autocast(cfg, device)
 end
 
 local function dirname(path) return path:match("^(.*)/[^/]*$") or "." end
@@ -104,8 +114,9 @@ local function weights_finite(module)
   return true
 end
 
--- The objects of a config (and its datasets).
-local function build(cfg, df_path)
+-- The objects of a config (and its datasets); the model and the criterion
+-- on the device.
+local function build(cfg, df_path, device)
   local df = oml.data.read_dataframe(df_path, { dataset_root = cfg.dataset_root })
   local parts = { df = df }
   parts.train_ds = oml.data.ImageLabeledDataset {
@@ -118,7 +129,9 @@ local function build(cfg, df_path)
                                        num_workers = cfg.num_workers, seed = cfg.seed }
   parts.extractor = common.build_extractor(cfg.extractor)
   parts.extractor.input_grad = false -- the images need no gradient
+  parts.extractor:to(device)
   parts.criterion = registry.build("criterion", cfg.criterion, nil, "criterion")
+  parts.criterion:to(device)
   local groups = { { params = parts.extractor } }
   if parts.criterion.named_parameters and #parts.criterion:named_parameters() > 0 then
     groups[2] = { params = parts.criterion }
@@ -127,6 +140,7 @@ local function build(cfg, df_path)
   if cfg.scheduler then
     parts.scheduler = registry.build("scheduler", cfg.scheduler, { optimizer = parts.optimizer }, "scheduler")
   end
+  if cfg.autocast == "float16" then parts.scaler = optim.GradScaler() end
   return parts
 end
 
@@ -136,7 +150,8 @@ local function validate(cfg, parts, write, parent)
   for k, v in pairs(cfg.metric_args) do metrics_args[k] = v end
   local em = oml.metrics.EmbeddingMetrics(metrics_args)
   local embeddings = common.embed(parts.extractor, parts.val_ds, {
-    batch_size = cfg.bs_val, num_workers = cfg.num_workers, label = "validate", parent = parent, write = write })
+    batch_size = cfg.bs_val, num_workers = cfg.num_workers, label = "validate", parent = parent, write = write,
+    device = cfg.device })
   local rows = {}
   for i = 1, #parts.val_ds do rows[i] = i end
   em:update(embeddings, rows)
@@ -163,11 +178,9 @@ end
 -- false (the progress lines; default stderr), print = fn (one line per epoch;
 -- default stdout), dataset_help = {name, url, convert} (for the absent
 -- dataset's message)}.
-local function run(cfg, opts)
-  opts = opts or {}
+local function run_on(cfg, opts, device)
   local say = opts.print or function(line) io.stdout:write(line, "\n") end
   local write = common.writer(opts.write)
-  check_config(cfg)
   local df_path = common.require_dataset(cfg, opts.dataset_help)
   local ck
   if cfg.resume then
@@ -175,8 +188,8 @@ local function run(cfg, opts)
     if ck == nil then fail("resume: %s is not a checkpoint of oml.pipelines.train", cfg.resume) end
   end
   oml.manual_seed(cfg.seed)
-  local parts = build(cfg, df_path)
-  local extractor, criterion, optimizer = parts.extractor, parts.criterion, parts.optimizer
+  local parts = build(cfg, df_path, device)
+  local extractor, criterion, optimizer, scaler = parts.extractor, parts.criterion, parts.optimizer, parts.scaler
 
   local folder, start, best, best_epoch
   if ck then
@@ -185,6 +198,7 @@ local function run(cfg, opts)
     if next(ck.criterion) then criterion:load_state_dict(ck.criterion) end
     optimizer:load_state_dict(ck.optimizer)
     if parts.scheduler then parts.scheduler:load_state_dict(ck.scheduler) end
+    if scaler and next(ck.scaler) then scaler:load_state_dict(ck.scaler) end
     start = tonumber(ck.meta.epoch) + 1
     best, best_epoch = tonumber(ck.meta.best_value), tonumber(ck.meta.best_epoch)
     common.restore_rng(ck.meta)
@@ -234,7 +248,8 @@ local function run(cfg, opts)
       for batch in parts.loader:batches() do
         extractor:zeroGradParameters()
         criterion:zeroGradParameters()
-        local features = extractor:forward(batch.input_tensors)
+        local input = batch.input_tensors:to { device = device }
+        local features = extractor:forward(input)
         local loss = criterion:forward(features, batch.labels)
         if not finite(loss) then
           fail("the loss is %s at epoch %d, batch %d: the run stops. %s", tostring(loss), epoch, count + 1,
@@ -242,9 +257,20 @@ local function run(cfg, opts)
               or "no epoch finished, so there is no checkpoint")
         end
         local grad = criterion:backward(features, batch.labels)
-        if not frozen then extractor:backward(batch.input_tensors, grad) end
+        if scaler then
+          -- every gradient as the scaled loss gives it: the criterion's own too
+          grad = scaler:scale(grad)
+          for _, g in ipairs(select(2, criterion:parameters())) do g:mul_(scaler:get_scale()) end
+        end
+        if not frozen then extractor:backward(input, grad) end
+        if scaler then scaler:unscale_(optimizer) end
         if cfg.clip_grad_norm then optim.clip_grad_norm(optimizer, cfg.clip_grad_norm) end
-        optimizer:step()
+        if scaler then
+          scaler:step(optimizer)
+          scaler:update()
+        else
+          optimizer:step()
+        end
         sum, count = sum + loss, count + 1
         bar:update(count, { loss = sum / count })
       end
@@ -299,6 +325,12 @@ local function run(cfg, opts)
   result.best_value, result.best_epoch = best, best_epoch
   result.nested, result.retrieval_results = nil, nil
   return result
+end
+
+-- The run under the config's autocast.
+local function run(cfg, opts)
+  local device, autocast = check_config(cfg)
+  return common.with_math(autocast, function() return run_on(cfg, opts or {}, device) end)
 end
 
 -- main(argv [, defaults [, usage [, opts]]]) -> exit status: the command line

@@ -11,7 +11,8 @@
 -- A training checkpoint carries its config: the extractor is built from the
 -- checkpoint's extractor block, and its images are made by its
 -- transforms_val unless transforms_from_checkpoint = false (the config's
--- blocks serve weights files and zoo models).
+-- blocks serve weights files and zoo models). `device` and `autocast` are
+-- oml.pipelines.train's.
 local oml = require "oml"
 local config = require "oml.pipelines.config"
 local registry = require "oml.pipelines.registry"
@@ -23,6 +24,8 @@ local M = {}
 
 function M.defaults()
   return {
+    device = "cpu",
+    autocast = config.optional("string"),
     dataset_root = config.optional("string"),
     dataframe_name = "df.csv",
     logs_root = "logs",
@@ -70,8 +73,11 @@ local function run_pipeline(cfg, opts)
   local say = opts.print or function(text) io.stdout:write(text) end
   if cfg.bs_val < 1 then common.fail("bs_val: must be >= 1 (got %d)", cfg.bs_val) end
   if cfg.num_workers < 0 then common.fail("num_workers: must be >= 0 (got %d)", cfg.num_workers) end
+  local device = common.device(cfg)
+  local autocast = common.autocast(cfg, device)
   local df_path = common.require_dataset(cfg, opts.dataset_help)
   local extractor, transform = M.extractor(cfg, "transforms_val")
+  extractor:to(device)
   local ds = oml.data.ImageQueryGalleryLabeledDataset {
     dataframe = df_path, dataset_root = cfg.dataset_root, split = "validation", transform = transform }
   local args = { dataset = ds }
@@ -80,9 +86,10 @@ local function run_pipeline(cfg, opts)
     args.postprocessor = registry.build("postprocessor", cfg.postprocessor, nil, "postprocessor")
   end
   local em = oml.metrics.EmbeddingMetrics(args)
-  local embeddings = common.embed(extractor, ds, { batch_size = cfg.bs_val, num_workers = cfg.num_workers,
-                                                   label = "validate",
-                                                   write = common.writer(opts.write) })
+  local embeddings = common.with_math(autocast, function()
+    return common.embed(extractor, ds, { batch_size = cfg.bs_val, num_workers = cfg.num_workers, label = "validate",
+                                         write = common.writer(opts.write), device = device })
+  end)
   local rows = {}
   for i = 1, #ds do rows[i] = i end
   em:update(embeddings, rows)

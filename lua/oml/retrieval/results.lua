@@ -43,11 +43,13 @@ RetrievalResults.__index = RetrievalResults
 -- check all the ids"); so do we.
 local UNIQUE_CHECKED = 100
 
+-- Results are read element by element from Lua: tensors on a device are
+-- copied to the CPU once, here.
 local function int64_of(t, name, what, ndim)
   if not T.is_tensor(t) or t.storage_ == nil or t.dtype_ ~= T.INT64 or t.ndim_ ~= ndim then
     raise(name, "%s must be a %d-d int64 tensor (got %s)", what, ndim, T.show(t))
   end
-  return methods.contiguous(t)
+  return methods.contiguous(methods.cpu(t))
 end
 
 -- Reads float values of a contiguous float32/float64 tensor.
@@ -71,7 +73,7 @@ function RetrievalResults.new(args)
       or not (d.dtype_ == T.FLOAT32 or d.dtype_ == T.FLOAT64) then
     raise(name, "distances must be a 2-d float tensor [queries, items] (got %s)", T.show(d))
   end
-  d = methods.contiguous(d)
+  d = methods.contiguous(methods.cpu(d))
   local ids = int64_of(args.retrieved_ids, name, "retrieved_ids", 2)
   if ids.size_[0] ~= d.size_[0] or ids.size_[1] ~= d.size_[1] then
     raise(name, "distances %s and retrieved_ids %s must have one shape", T.shape_str(d), T.shape_str(ids))
@@ -327,9 +329,12 @@ function RetrievalResults.from_embeddings(embeddings, dataset, n_items)
     opts.query_sequence, opts.gallery_sequence = qs, gs
   end
 
-  -- no copy when every row is a query (or a gallery item)
-  local queries = nq == n and embeddings or methods.index_select(embeddings, 1, query_rows)
-  local gallery = ng == n and embeddings or methods.index_select(embeddings, 1, gallery_rows)
+  -- no copy when every row is a query (or a gallery item); the search runs
+  -- on the embeddings' device, its index tensors copied there
+  local device = { device = embeddings.device }
+  for key, t in pairs(opts) do opts[key] = methods.to(t, device) end
+  local queries = nq == n and embeddings or methods.index_select(embeddings, 1, methods.to(query_rows, device))
+  local gallery = ng == n and embeddings or methods.index_select(embeddings, 1, methods.to(gallery_rows, device))
   local distances, retrieved, counts = knn.search(queries, gallery, n_items, opts)
 
   -- ground truth: the gallery ids of each label, less self and sequence
