@@ -152,7 +152,7 @@ main() {
           *.cu) echo "nvcc $src"; $OML_NVCC $OML_CC_FLAGS $OML_CU_FLAGS -x cu -c "$src" -o "$o" ;;
           *) echo "gcc $src"; gcc $OML_CC_FLAGS $OML_C_FLAGS -c "$src" -o "$o" ;;
         esac' || return 1
-    g++ -fPIC -Wl,-z,nodelete -shared -Wl,-soname,liboml.so -o "$BUILD/liboml.so" "$obj"/*.o \
+    g++ -fPIC -Wl,-z,nodelete -Wl,--no-undefined -shared -Wl,-soname,liboml.so -o "$BUILD/liboml.so" "$obj"/*.o \
       "$CARRY/lib/libopenblas.so.0" "$CARRY/lib/libturbojpeg.so.0" "$CARRY/lib/libjpeg.so.62" -lm \
       "$CUDA_LIB/libcudart_static.a" -fopenmp -lpthread -ldl -lrt
   }

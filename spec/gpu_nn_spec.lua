@@ -92,6 +92,10 @@ local CONVS = {
 -- many blocks, and a weight gradient summed over more than one chunk
 local BIG_CONV = { n = 8, c = 32, h = 28, w = 28, o = 64, k = { 3, 3 }, s = { 1, 1 }, p = { 1, 1 }, d = { 1, 1 },
   g = 1 }
+-- its weight gradient sums 6272 products that largely cancel: the CPU's
+-- float32 result is 5e-5 off (per 1 + |value|) and a GPU's summation order
+-- as much again
+local BIG_TOL = 3e-4
 
 -- The tensors of one case: x is read through a transposed view, the bias
 -- through a strided one; grad_weight and grad_bias start non-zero.
@@ -144,14 +148,16 @@ gpu_describe("conv2d on cuda", function()
 
   it("handles large maps, batches of one and no bias", function()
     local v = conv_case(BIG_CONV, "float32")
-    parity(function(dev) return conv_all(v, BIG_CONV, dev) end, CONV_TOL.float32, "big")
+    parity(function(dev) return conv_all(v, BIG_CONV, dev) end, BIG_TOL, "big")
     local c = CONVS[1]
     local w = conv_case(c, "float64")
     parity(function(dev) return { conv_forward(on(w.x, dev), on(w.w, dev), nil, c) } end, CONV_TOL.float64)
   end)
 
   it("runs every math mode within loose tolerances", function()
-    local modes = { float32 = 1e-4, tf32 = 5e-2, bfloat16 = 0.2, float16 = 5e-2 }
+    -- measured on the CPU with the operands rounded (TF32 as float16, truncated or not): the big case's
+    -- accumulated weight gradient lands 0.04 (10 bits) and 0.23 (bfloat16) off
+    local modes = { float32 = BIG_TOL, tf32 = 0.1, bfloat16 = 0.5, float16 = 0.1 }
     local ok, err = pcall(function()
       for i, c in ipairs({ CONVS[1], CONVS[3], CONVS[4], BIG_CONV }) do
         local v = conv_case(c, "float32")

@@ -62,9 +62,10 @@ gpu_describe("reductions on cuda", function()
 
   it("reads transposed and narrowed views and 0-d tensors", function()
     for _, dtype in ipairs(DTYPES) do
-      local tol = TOL[dtype] or 1e-5
       local a = values({ 9, 40, 6 }, dtype)
       for _, op in ipairs(OPS) do
+        -- integer and bool results exactly; mean and logsumexp of integers are float32
+        local tol = TOL[dtype] or ((op == "mean" or op == "logsumexp") and 1e-5 or 0)
         if op ~= "prod" then
           same(function(x) return x:transpose(1, 3)[op](x:transpose(1, 3), 2) end, { a }, tol)
           same(function(x) local v = x:narrow(2, 3, 31):transpose(2, 3) return v[op](v, { 1, 3 }) end, { a }, tol)
@@ -321,19 +322,21 @@ gpu_describe("reductions and sorts on cuda refuse", function()
     assert(msg:find(text, 1, true), ("expected '%s', got '%s'"):format(text, msg))
   end
 
-  it("outputs on another device than the input", function()
-    local g, out = oml.ones({ 3, 4 }, { device = DEVICE }), oml.zeros({ 3 })
-    local far = "the output is on another device than the inputs"
-    fails(C.oml_reduce(g, out, C.OML_SUM, 2, 0), far)
-    fails(C.oml_var(g, out, 2, 1, 0, 0), far)
-    fails(C.oml_norm(g, out, 2, 2, 0), far)
-    fails(C.oml_max_dim(g, out, nil, 1, 0, 0), far)
-    fails(C.oml_cumsum(g, oml.zeros({ 3, 4 }), 1), far)
-    fails(C.oml_sort(g, oml.zeros({ 3, 4 }), nil, 1, 0), far)
-    fails(C.oml_topk(g, nil, oml.zeros({ 3, 2 }, { dtype = "int64" }), 2, 1, 1), far)
-    local c = oml.ones({ 3, 4 })
-    fails(C.oml_reduce(c, oml.zeros({ 3 }, { device = DEVICE }), C.OML_SUM, 2, 0), far)
-  end)
+  if DEVICE ~= "cpu" then -- a dry run on the CPU has no other device
+    it("outputs on another device than the input", function()
+      local g, out = oml.ones({ 3, 4 }, { device = DEVICE }), oml.zeros({ 3 })
+      local far = "the output is on another device than the inputs"
+      fails(C.oml_reduce(g, out, C.OML_SUM, 2, 0), far)
+      fails(C.oml_var(g, out, 2, 1, 0, 0), far)
+      fails(C.oml_norm(g, out, 2, 2, 0), far)
+      fails(C.oml_max_dim(g, out, nil, 1, 0, 0), far)
+      fails(C.oml_cumsum(g, oml.zeros({ 3, 4 }), 1), far)
+      fails(C.oml_sort(g, oml.zeros({ 3, 4 }), nil, 1, 0), far)
+      fails(C.oml_topk(g, nil, oml.zeros({ 3, 2 }, { dtype = "int64" }), 2, 1, 1), far)
+      local c = oml.ones({ 3, 4 })
+      fails(C.oml_reduce(c, oml.zeros({ 3 }, { device = DEVICE }), C.OML_SUM, 2, 0), far)
+    end)
+  end
 
   it("storage-only dtypes, as the CPU", function()
     local half = oml.ones({ 3 }, { dtype = "float16", device = DEVICE })

@@ -11,6 +11,11 @@
 #include <stdarg.h>
 #include <string.h>
 
+/* The CUDA files (C++) call these C functions: C linkage in every includer. */
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 #define OML_MAX_DIMS 8
 /* Below this many elements a loop runs on one thread: OpenMP's fork costs
  * more than it saves. */
@@ -128,5 +133,9 @@ static inline int64_t oml_line_offset(const oml_tensor *t, int32_t dim, int64_t 
   }
   return off;
 }
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif /* OML_INTERNAL_H */

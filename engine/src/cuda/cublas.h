@@ -5,9 +5,7 @@
 #ifndef OML_CUDA_CUBLAS_H
 #define OML_CUDA_CUBLAS_H
 
-extern "C" {
 #include "../core/internal.h"
-}
 
 #include "vendor.h"
 

@@ -10,9 +10,7 @@
 #ifndef OML_CUDA_COMMON_CUH
 #define OML_CUDA_COMMON_CUH
 
-extern "C" {
 #include "../core/internal.h"
-}
 #include "../core/half.h"
 
 #include <cuda_runtime.h>

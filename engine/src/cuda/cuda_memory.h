@@ -13,8 +13,6 @@ void *oml_cuda_malloc(int64_t nbytes, int32_t device);
 void oml_cuda_free(void *p, int32_t device);
 int oml_cuda_memcpy(void *dst, int32_t dst_device, const void *src, int32_t src_device, int64_t nbytes);
 int oml_cuda_sync(int32_t device);
-void *oml_cuda_host_alloc(int64_t nbytes);   /* pinned (page-locked) host memory */
-void oml_cuda_host_free(void *p);
 
 #ifdef __cplusplus
 }

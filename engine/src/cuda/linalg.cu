@@ -8,9 +8,7 @@
 #include "cuda_common.cuh"
 #include "linalg.h"
 
-extern "C" {
 #include "../core/blas_layout.h"
-}
 
 #include <mutex>
 

@@ -65,14 +65,3 @@ extern "C" int oml_cuda_sync(int32_t device) {
   snprintf(what, sizeof what, "cuda:%d synchronize", device);
   return oml_cuda_ok(cudaDeviceSynchronize(), what);
 }
-
-extern "C" void *oml_cuda_host_alloc(int64_t nbytes) {
-  void *p = NULL;
-  if (oml_cuda_ok(cudaHostAlloc(&p, nbytes > 0 ? (size_t)nbytes : 1, cudaHostAllocDefault), "pinned host memory"))
-    return NULL;
-  return p;
-}
-
-extern "C" void oml_cuda_host_free(void *p) {
-  if (p) cudaFreeHost(p);
-}

@@ -1,9 +1,7 @@
 /* cuda/vendor.cu — loading cuBLAS and cuDNN on first use (see vendor.h). */
 #include "vendor.h"
 
-extern "C" {
 #include "../core/internal.h"
-}
 
 #include <dlfcn.h>
 #include <mutex>
