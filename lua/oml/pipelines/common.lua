@@ -83,9 +83,11 @@ end
 -- ("cuda" -> "cuda:0"), or a failure naming the key.
 function M.device(cfg)
   local d = cfg.device
-  local n = d == "cuda" and 0 or tonumber(type(d) == "string" and d:match("^cuda:(%d+)$"))
-  if d == "cpu" then return "cpu" end
-  if n == nil then M.fail("device: must be \"cpu\", \"cuda\" or \"cuda:N\" (got %q)", tostring(d)) end
+  local ok, n = pcall(T.device, d)
+  if type(d) ~= "string" or not ok then
+    M.fail("device: must be \"cpu\", \"cuda\" or \"cuda:N\" (got %q)", tostring(d))
+  end
+  if n == T.CPU then return "cpu" end
   if not oml.cuda.is_available() then
     M.fail("device: %q needs a CUDA GPU, but oml.cuda.is_available() is false (%s); use device = \"cpu\"", d,
       oml.cuda.is_compiled() and "no GPU is visible" or "this build of oml has no CUDA backend")
@@ -94,7 +96,7 @@ function M.device(cfg)
     M.fail("device: %q is not present (%d CUDA device(s): cuda:0 .. cuda:%d)", d, oml.cuda.device_count(),
       oml.cuda.device_count() - 1)
   end
-  return "cuda:" .. n
+  return T.device_name(n)
 end
 
 local AUTOCAST = { bfloat16 = true, float16 = true }
